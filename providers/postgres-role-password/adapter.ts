@@ -10,7 +10,7 @@ import {
   MD5_KEY_ID_PREFIX, PASSWORD_BYTES, POSTGRES_ROLE_PASSWORD_KIND, SCRAM_ITERATIONS, SCRAM_KEY_ID_PREFIX, SCRAM_MECHANISM,
   SCRAM_SALT_BYTES, STATEMENT_TIMEOUT_MS, VERIFY_POLICY,
 } from './constants.js';
-import { postgresRolePasswordParamsSchema, type PostgresRolePasswordParams } from './schema.js';
+import { POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA, type PostgresRolePasswordParams } from './schema.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -190,7 +190,7 @@ class PasswordMethodError extends Error {
 export class PostgresRolePasswordProvider implements CredentialProvider<PostgresRolePasswordParams> {
   readonly kind = POSTGRES_ROLE_PASSWORD_KIND;
   readonly family = 'set' as const;
-  readonly paramsSchema = postgresRolePasswordParamsSchema;
+  readonly paramsSchema = POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA;
   readonly secretFields = ['password'] as const;
   readonly verifyPolicy = VERIFY_POLICY;
 

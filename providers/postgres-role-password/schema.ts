@@ -1,7 +1,10 @@
 import { MAX_IDENTIFIER_BYTES } from './constants.js';
 
-/** Parameters of a `postgres-role-password` credential in the inventory. */
-export interface PostgresRolePasswordParams {
+/**
+ * Parameters of a `postgres-role-password` credential in the inventory. A type alias rather than
+ * an interface, so that it is assignable to the registry's `Record<string, unknown>` params.
+ */
+export type PostgresRolePasswordParams = {
   /** The role whose password rekey rotates. */
   role: string;
   /** Host that verify logs in to; defaults to the admin URL's host. */
@@ -12,9 +15,9 @@ export interface PostgresRolePasswordParams {
   database?: string;
   /** Name of the environment variable that contains rekey's admin connection URL. */
   adminUrlEnv?: string;
-}
+};
 
-export const postgresRolePasswordParamsSchema: Record<string, unknown> = {
+export const POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA = {
   type: 'object',
   properties: {
     role: { type: 'string', minLength: 1, maxLength: MAX_IDENTIFIER_BYTES, description: 'Role whose password rekey rotates.' },
@@ -31,4 +34,4 @@ export const postgresRolePasswordParamsSchema: Record<string, unknown> = {
   },
   required: ['role'],
   additionalProperties: false,
-};
+} as const;
