@@ -1,0 +1,237 @@
+import { Job, UnrecoverableError, type Processor } from 'bullmq';
+import { RUN_STEP } from '../src/audit/index.js';
+import { abandonRotation, confirmRevocation, runRotation, type RotationHooks, type RotationTarget } from '../src/engine/rotation.js';
+import { initialRotationState, type RotationState } from '../src/engine/state.js';
+import { isRekeyError, summarizeError } from '../src/errors.js';
+import type { SecretValue } from '../src/secret.js';
+import { auditFor, findCredential, requireAudit, resolveTarget, stepContext, type CredentialScope } from './context.js';
+import { preflightCredential } from './preflight.js';
+import type { Runtime } from './runtime.js';
+import { JOB, type LastRotation, type PlanEntry, type PlanJobData, type RevokeJobData, type RotateJobData, type RunJobData, type RunRecord } from './types.js';
+
+/** Attempts of one credential's rotation job before it fails for good. */
+export const ROTATE_ATTEMPTS = 5;
+/** Attempts of a revoke job; between them it backs off exponentially from one second. */
+export const REVOKE_ATTEMPTS = 10;
+const RETENTION_SECONDS = 30 * 24 * 3600;
+const RETRY_BACKOFF = { type: 'exponential', delay: 1000, jitter: 0.5 } as const;
+
+/** Outcomes of a credential that count as a successful rotation: the replacement is current. */
+const SUCCESSFUL_OUTCOMES = new Set(['rotated', 'revocation-scheduled', 'revocation-pending']);
+
+/** Dispatches every job of the rotations queue to its handler. */
+export function createProcessor(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoundary'> = {}): Processor {
+  return async (job, _token, signal) => {
+    switch (job.name) {
+      case JOB.plan:
+        return processPlan(runtime, job as Job<PlanJobData>);
+      case JOB.rotate:
+        return processRotate(runtime, job as Job<RotateJobData>, signal, hooks);
+      case JOB.revoke:
+        return processRevoke(runtime, job as Job<RevokeJobData>, signal);
+      case JOB.run:
+        return processRun(runtime, job as Job<RunJobData>);
+      default:
+        throw new UnrecoverableError(`unknown job name "${job.name}"`);
+    }
+  };
+}
+
+function isLastAttempt(job: Job, error: unknown): boolean {
+  const retryable = isRekeyError(error) && error.retryable;
+  return !retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+async function auditRun(runtime: Runtime, run: RunRecord, outcome: 'requested' | 'succeeded' | 'failed', detail: Record<string, string | number | boolean | null>): Promise<void> {
+  await requireAudit(runtime).append({ runId: run.runId, environment: run.environment, step: RUN_STEP, outcome, actor: run.actor, trigger: run.trigger, detail });
+}
+
+/**
+ * Preflight of a whole run: every credential inspected and every store checked before anything
+ * changes anywhere. Credentials that pass get a rotation job; the others fail here, untouched.
+ */
+async function processPlan(runtime: Runtime, job: Job<PlanJobData>): Promise<PlanEntry[]> {
+  const run = await runtime.records.getRun(job.data.runId);
+  if (run === null) throw new UnrecoverableError(`run ${job.data.runId} not found`);
+  if (job.attemptsMade === 0) {
+    await auditRun(runtime, run, 'requested', { mode: run.mode, dryRun: run.dryRun, reason: run.reason, credentials: run.rotations.length });
+  }
+
+  const plan: PlanEntry[] = [];
+  for (const rotation of run.rotations) {
+    const scope: CredentialScope = { ...run, ...rotation };
+    plan.push(await preflightCredential(runtime, scope));
+  }
+  const transient = plan.some((entry) => entry.error?.retryable === true || entry.stores.some((store) => store.error?.retryable === true));
+  if (transient && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+    throw new Error('a preflight check failed with a temporary error; the preflight will run again');
+  }
+
+  const passed = run.rotations.filter((rotation) => plan.find((entry) => entry.credentialId === rotation.credentialId)?.ok === true);
+  const finishedAt = new Date().toISOString();
+  if (run.dryRun) {
+    await runtime.records.updateRun(run.runId, (record) => Object.assign(record, { plan, status: 'completed', finishedAt }));
+    await auditRun(runtime, run, 'succeeded', { dryRun: true, ready: passed.length, blocked: run.rotations.length - passed.length });
+    return plan;
+  }
+
+  for (const rotation of run.rotations) {
+    if (passed.includes(rotation)) continue;
+    await runtime.records.setLastRotation(run.environment, rotation.credentialId, { runId: run.runId, rotationId: rotation.rotationId, outcome: 'failed', oldKeyId: null, newKeyId: null, finishedAt });
+    await runtime.records.release(run.environment, rotation.credentialId, rotation.rotationId);
+  }
+  if (passed.length === 0) {
+    await runtime.records.updateRun(run.runId, (record) => Object.assign(record, { plan, status: 'failed', finishedAt }));
+    await auditRun(runtime, run, 'failed', { rotated: 0, failed: run.rotations.length });
+    return plan;
+  }
+
+  await runtime.records.updateRun(run.runId, (record) => Object.assign(record, { plan, status: 'running' }));
+  await runtime.flows.add({
+    name: JOB.run,
+    queueName: runtime.config.queueName,
+    data: { runId: run.runId } satisfies RunJobData,
+    opts: { jobId: run.runId, removeOnComplete: { age: RETENTION_SECONDS }, removeOnFail: { age: RETENTION_SECONDS } },
+    children: passed.map((rotation) => ({
+      name: JOB.rotate,
+      queueName: runtime.config.queueName,
+      data: {
+        runId: run.runId, rotationId: rotation.rotationId, environment: run.environment, credentialId: rotation.credentialId,
+        mode: run.mode, actor: run.actor, trigger: run.trigger, state: initialRotationState(),
+      } satisfies RotateJobData,
+      opts: {
+        jobId: rotation.rotationId,
+        attempts: ROTATE_ATTEMPTS,
+        backoff: RETRY_BACKOFF,
+        ignoreDependencyOnFailure: true,
+        removeOnComplete: { age: RETENTION_SECONDS },
+        removeOnFail: { age: RETENTION_SECONDS },
+      },
+    })),
+  });
+  return plan;
+}
+
+function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: RotationTarget, extra: Pick<RotationHooks, 'atBoundary'>): RotationHooks {
+  const scope = job.data;
+  return {
+    persist: (state) => job.updateData({ ...job.data, state }),
+    ledger: runtime.records.ledger(scope.environment, scope.credentialId),
+    audit: auditFor(runtime, scope, target.provider.kind),
+    fingerprint: (value: SecretValue) => value.fingerprint(runtime.fingerprintKey),
+    scheduleRevoke: async (oldKeyId, delayMs) => {
+      const data: RevokeJobData = { ...scope, oldKeyId };
+      delete (data as Partial<RotateJobData>).state;
+      await runtime.queue.add(JOB.revoke, data, {
+        jobId: `revoke-${scope.rotationId}`,
+        delay: delayMs,
+        attempts: REVOKE_ATTEMPTS,
+        backoff: RETRY_BACKOFF,
+        removeOnComplete: { age: RETENTION_SECONDS },
+        removeOnFail: { age: RETENTION_SECONDS },
+      });
+    },
+    atBoundary: extra.atBoundary,
+  };
+}
+
+async function finishRotation(runtime: Runtime, scope: CredentialScope, state: RotationState): Promise<void> {
+  const last: LastRotation = {
+    runId: scope.runId, rotationId: scope.rotationId, outcome: state.outcome,
+    oldKeyId: state.oldKeyId, newKeyId: state.newKeyId, finishedAt: new Date().toISOString(),
+  };
+  await runtime.records.setLastRotation(scope.environment, scope.credentialId, last);
+  await runtime.records.release(scope.environment, scope.credentialId, scope.rotationId);
+}
+
+/** Rotates one credential, resuming from the state its previous attempt saved. */
+async function processRotate(runtime: Runtime, job: Job<RotateJobData>, signal: AbortSignal | undefined, extra: Pick<RotationHooks, 'atBoundary'>): Promise<RotationState> {
+  const scope = job.data;
+  const target = resolveTarget(runtime, findCredential(runtime, scope.environment, scope.credentialId));
+  const ctx = stepContext(runtime, scope, signal);
+  const hooks = rotationHooks(runtime, job, target, extra);
+  const state = job.data.state;
+
+  try {
+    await runRotation(target, state, ctx, hooks);
+  } catch (error) {
+    const summary = summarizeError(error);
+    if (!isLastAttempt(job, error)) {
+      state.error = summary;
+      await hooks.persist(state);
+      await hooks.audit({ step: state.step ?? 'inspect', outcome: 'retrying', error: summary, detail: { attempt: job.attemptsMade + 1 } });
+      ctx.logger.warn({ step: state.step, attempt: job.attemptsMade + 1, error: summary }, 'rotation step failed; retrying');
+      throw new Error(summary.message);
+    }
+
+    try {
+      await abandonRotation(target, state, ctx, hooks, error);
+    } catch (cleanupError) {
+      // The replacement could not be removed: it stays recorded as unpromoted, so the next
+      // rotation of this credential lists it as an orphan and removes it first.
+      ctx.logger.error({ error: summarizeError(cleanupError), keyId: state.newKeyId }, 'could not remove the replacement of a failed rotation');
+      state.error = summary;
+      state.outcome = 'failed';
+      await hooks.persist(state);
+    }
+    await finishRotation(runtime, scope, state);
+    ctx.logger.error({ step: state.step, error: summary }, 'rotation failed; the old credential stays current');
+    throw new UnrecoverableError(`${summary.code}: ${summary.message}`);
+  }
+
+  await finishRotation(runtime, scope, state);
+  ctx.logger.info({ outcome: state.outcome, oldKeyId: state.oldKeyId, newKeyId: state.newKeyId }, 'rotation finished');
+  return state;
+}
+
+/** Deletes an old credential, then updates the state of the rotation that replaced it. */
+async function processRevoke(runtime: Runtime, job: Job<RevokeJobData>, signal: AbortSignal | undefined): Promise<boolean | null> {
+  const scope = job.data;
+  const target = resolveTarget(runtime, findCredential(runtime, scope.environment, scope.credentialId));
+  const ctx = stepContext(runtime, scope, signal);
+  const audit = auditFor(runtime, scope, target.provider.kind);
+  const rotateJob = await Job.fromId<RotateJobData>(runtime.queue, scope.rotationId);
+  const updateState = async (change: Partial<RotationState>): Promise<void> => {
+    if (rotateJob !== undefined) await rotateJob.updateData({ ...rotateJob.data, state: { ...rotateJob.data.state, ...change } });
+  };
+
+  await audit({ step: 'revoke', outcome: 'started', oldKeyId: scope.oldKeyId });
+  try {
+    await target.provider.revoke(target.params, scope.oldKeyId, ctx);
+  } catch (error) {
+    const summary = summarizeError(error);
+    await audit({ step: 'revoke', outcome: isLastAttempt(job, error) ? 'failed' : 'retrying', oldKeyId: scope.oldKeyId, error: summary });
+    if (!isLastAttempt(job, error)) throw new Error(summary.message);
+    await updateState({ outcome: 'revocation-pending', error: summary });
+    ctx.logger.error({ alert: true, keyId: scope.oldKeyId, error: summary }, 'revoke failed for good; the old credential is still valid and needs an operator');
+    throw new UnrecoverableError(`${summary.code}: ${summary.message}`);
+  }
+  await audit({ step: 'revoke', outcome: 'succeeded', oldKeyId: scope.oldKeyId });
+
+  const confirmed = await confirmRevocation(target, scope.oldKeyId, ctx, { audit });
+  await updateState({ revoked: true, confirmed, outcome: 'rotated', error: null });
+  const state = rotateJob?.data.state;
+  await runtime.records.setLastRotation(scope.environment, scope.credentialId, {
+    runId: scope.runId, rotationId: scope.rotationId, outcome: 'rotated',
+    oldKeyId: scope.oldKeyId, newKeyId: state?.newKeyId ?? null, finishedAt: new Date().toISOString(),
+  });
+  return confirmed;
+}
+
+/** Ends a run once all its credentials' jobs ended, successful or not. */
+async function processRun(runtime: Runtime, job: Job<RunJobData>): Promise<{ rotated: number; failed: number }> {
+  const run = await runtime.records.getRun(job.data.runId);
+  if (run === null) throw new UnrecoverableError(`run ${job.data.runId} not found`);
+
+  let rotated = 0;
+  for (const rotation of run.rotations) {
+    const child = await Job.fromId<RotateJobData>(runtime.queue, rotation.rotationId);
+    if (child !== undefined && SUCCESSFUL_OUTCOMES.has(child.data.state.outcome)) rotated += 1;
+  }
+  const blocked = run.plan?.filter((entry) => !entry.ok).length ?? 0;
+  const failed = run.rotations.length - rotated;
+  const status = failed === 0 ? 'completed' : 'failed';
+  await runtime.records.updateRun(run.runId, (record) => Object.assign(record, { status, finishedAt: new Date().toISOString() }));
+  await auditRun(runtime, run, status === 'completed' ? 'succeeded' : 'failed', { rotated, failed, blockedByPreflight: blocked });
+  return { rotated, failed };
+}

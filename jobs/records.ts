@@ -1,0 +1,119 @@
+import type { Redis } from 'ioredis';
+import type { KnownKeys } from '../src/contracts.js';
+import type { CredentialLedger } from '../src/engine/rotation.js';
+import type { LastRotation, RunRecord } from './types.js';
+
+/** How long an active-rotation marker lives if its rotation never clears it (a lost Redis write). */
+const ACTIVE_MARKER_TTL_SECONDS = 7 * 24 * 3600;
+
+/**
+ * rekey's own records in Redis, beside BullMQ's: runs, the per-credential ledger of key ids, and
+ * the marker that allows one rotation in progress per credential. Everything here is ids and
+ * outcomes, never values.
+ */
+export class Records {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private runKey(runId: string): string {
+    return `${this.prefix}:run:${runId}`;
+  }
+
+  private credentialKey(environment: string, credentialId: string): string {
+    return `${this.prefix}:credential:${environment}:${credentialId}`;
+  }
+
+  private activeKey(environment: string, credentialId: string): string {
+    return `${this.prefix}:active:${environment}:${credentialId}`;
+  }
+
+  async saveRun(run: RunRecord): Promise<void> {
+    await this.redis.set(this.runKey(run.runId), JSON.stringify(run));
+  }
+
+  async getRun(runId: string): Promise<RunRecord | null> {
+    const text = await this.redis.get(this.runKey(runId));
+    return text === null ? null : (JSON.parse(text) as RunRecord);
+  }
+
+  async updateRun(runId: string, change: (run: RunRecord) => void): Promise<RunRecord> {
+    const run = await this.getRun(runId);
+    if (run === null) throw new Error(`run ${runId} not found`);
+    change(run);
+    await this.saveRun(run);
+    return run;
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    await this.redis.del(this.runKey(runId));
+  }
+
+  /**
+   * Claims a credential for a rotation. Returns null when the claim succeeded, or the value of
+   * the existing claim (`runId/rotationId`) when another rotation holds the credential.
+   */
+  async claim(environment: string, credentialId: string, runId: string, rotationId: string): Promise<{ runId: string; rotationId: string } | null> {
+    const key = this.activeKey(environment, credentialId);
+    const set = await this.redis.set(key, `${runId}/${rotationId}`, 'EX', ACTIVE_MARKER_TTL_SECONDS, 'NX');
+    if (set === 'OK') return null;
+    const holder = await this.redis.get(key);
+    if (holder === null) return this.claim(environment, credentialId, runId, rotationId);
+    const [holderRun = '', holderRotation = ''] = holder.split('/');
+    return { runId: holderRun, rotationId: holderRotation };
+  }
+
+  /** Releases a credential's claim if this rotation still holds it. */
+  async release(environment: string, credentialId: string, rotationId: string): Promise<void> {
+    const key = this.activeKey(environment, credentialId);
+    await this.redis.eval(
+      "local v = redis.call('GET', KEYS[1]); if v and string.sub(v, -string.len(ARGV[1])) == ARGV[1] then return redis.call('DEL', KEYS[1]) end; return 0",
+      1, key, `/${rotationId}`,
+    );
+  }
+
+  async activeRotation(environment: string, credentialId: string): Promise<{ runId: string; rotationId: string } | null> {
+    const holder = await this.redis.get(this.activeKey(environment, credentialId));
+    if (holder === null) return null;
+    const [runId = '', rotationId = ''] = holder.split('/');
+    return { runId, rotationId };
+  }
+
+  async setLastRotation(environment: string, credentialId: string, last: LastRotation): Promise<void> {
+    await this.redis.hset(this.credentialKey(environment, credentialId), 'last', JSON.stringify(last));
+  }
+
+  async lastRotation(environment: string, credentialId: string): Promise<LastRotation | null> {
+    const text = await this.redis.hget(this.credentialKey(environment, credentialId), 'last');
+    return text === null ? null : (JSON.parse(text) as LastRotation);
+  }
+
+  ledger(environment: string, credentialId: string): CredentialLedger {
+    const key = this.credentialKey(environment, credentialId);
+    const redis = this.redis;
+    return {
+      async known(): Promise<KnownKeys> {
+        const [current, unpromoted] = await redis.hmget(key, 'current', 'unpromoted');
+        return { currentKeyId: current ?? null, unpromotedKeyIds: unpromoted === null || unpromoted === undefined ? [] : (JSON.parse(unpromoted) as string[]) };
+      },
+      async markUnpromoted(keyId: string): Promise<void> {
+        await updateList(redis, key, (ids) => (ids.includes(keyId) ? ids : [...ids, keyId]));
+      },
+      async forget(keyId: string): Promise<void> {
+        await updateList(redis, key, (ids) => ids.filter((id) => id !== keyId));
+      },
+      async markCurrent(keyId: string): Promise<void> {
+        await updateList(redis, key, (ids) => ids.filter((id) => id !== keyId));
+        await redis.hset(key, 'current', keyId);
+      },
+    };
+  }
+}
+
+/** Rewrites the `unpromoted` list of a ledger hash; one rotation per credential means no concurrent writer. */
+async function updateList(redis: Redis, key: string, change: (ids: string[]) => string[]): Promise<void> {
+  const text = await redis.hget(key, 'unpromoted');
+  const ids = text === null ? [] : (JSON.parse(text) as string[]);
+  await redis.hset(key, 'unpromoted', JSON.stringify(change(ids)));
+}

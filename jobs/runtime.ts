@@ -1,0 +1,78 @@
+import { FlowProducer, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createAuditSinkFromEnv, type AuditSink } from '../src/audit/index.js';
+import type { Env } from '../src/contracts.js';
+import { loadFingerprintKey, readConfig, type RekeyConfig } from '../src/config.js';
+import { loadInventory } from '../src/inventory/load.js';
+import type { Inventory } from '../src/inventory/schema.js';
+import { createLogger } from '../src/logger.js';
+import type { Registry } from '../src/registry.js';
+import { createRegistry } from '../providers/registry.js';
+import { connectRedis } from './connection.js';
+import { Records } from './records.js';
+
+/** Everything the API and the worker share: configuration, inventory, registry, Redis and the queue. */
+export interface Runtime {
+  config: RekeyConfig;
+  env: Env;
+  logger: Logger;
+  inventory: Inventory;
+  registry: Registry;
+  redis: Redis;
+  records: Records;
+  queue: Queue;
+  flows: FlowProducer;
+  /** Opened by the worker only: the API never writes the audit trail. */
+  audit: AuditSink | null;
+  fingerprintKey: Buffer;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  env: Env;
+  logger?: Logger;
+  /** Open the audit trail (the worker does; the API does not). */
+  withAudit: boolean;
+  registry?: Registry;
+}
+
+/**
+ * Builds the runtime from the environment. Loading the inventory comes first so an invalid file
+ * stops the process before it connects to anything.
+ */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const config = readConfig(options.env);
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const registry = options.registry ?? createRegistry(options.env);
+  const inventory = loadInventory(config.inventoryPath, registry);
+  const fingerprintKey = loadFingerprintKey(config);
+
+  const redis = connectRedis(config.redisUrl);
+  redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const records = new Records(redis, config.redisPrefix);
+  const queue = new Queue(config.queueName, { connection: redis, prefix: config.redisPrefix });
+  const flows = new FlowProducer({ connection: redis, prefix: config.redisPrefix });
+  const audit = options.withAudit ? createAuditSinkFromEnv(options.env) : null;
+
+  return {
+    config,
+    env: options.env,
+    logger,
+    inventory,
+    registry,
+    redis,
+    records,
+    queue,
+    flows,
+    audit,
+    fingerprintKey,
+    async close(): Promise<void> {
+      await flows.close();
+      await queue.close();
+      await audit?.close();
+      await registry.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import type { CredentialProvider, Inspection, KnownKeys } from '../../src/contracts.js';
+import { SecretValue, type Material } from '../../src/secret.js';
+import { DEFAULT_SECRET_BYTES, GENERATED_SECRET_KIND } from './constants.js';
+import { GENERATED_SECRET_PARAMS_SCHEMA, type GeneratedSecretParams } from './schema.js';
+
+/** Derives a key id from a random secret: a prefix of its SHA-256, which does not reveal it. */
+function keyIdOf(secret: SecretValue): string {
+  return `sha256:${createHash('sha256').update(secret.reveal()).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * A secret that rekey generates and that no service checks: a shared API token, a signing key,
+ * a webhook secret. Its consumers read it from the stores, so rotating it means generating a new
+ * value, staging it and promoting it. There is no target to apply it to, nothing to verify it
+ * against and nothing to revoke at a provider; the stores keep the previous version.
+ */
+export class GeneratedSecretProvider implements CredentialProvider<GeneratedSecretParams> {
+  readonly kind = GENERATED_SECRET_KIND;
+  readonly family = 'set' as const;
+  readonly paramsSchema = GENERATED_SECRET_PARAMS_SCHEMA;
+  readonly secretFields = ['secret'] as const;
+  readonly verifyPolicy = { windowMs: 0, intervalMs: 0, consecutiveSuccesses: 1 };
+
+  async inspect(_params: GeneratedSecretParams, known: KnownKeys): Promise<Inspection> {
+    return { currentKeyId: known.currentKeyId, orphanKeyIds: [] };
+  }
+
+  generate(params: GeneratedSecretParams): Material {
+    const secret = SecretValue.generate(params.bytes ?? DEFAULT_SECRET_BYTES);
+    return { keyId: keyIdOf(secret), fields: { secret } };
+  }
+
+  async apply(): Promise<void> {}
+
+  async verify(): Promise<void> {}
+
+  async discard(): Promise<void> {}
+
+  async revoke(): Promise<void> {}
+}
+
+export function createGeneratedSecretProvider(): GeneratedSecretProvider {
+  return new GeneratedSecretProvider();
+}

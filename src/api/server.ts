@@ -1,0 +1,35 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Runtime } from '../../jobs/runtime.js';
+import { bearerAuth } from './auth.js';
+import { handleError, sendProblem } from './problem.js';
+import { registerEnvironmentRoutes } from './routes/environments.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerRotationRoutes } from './routes/rotations.js';
+
+/** The default body limit for routes that set none. */
+const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Builds the API. It validates, authenticates and enqueues; it never calls a provider during a
+ * request, so a slow cloud cannot hold a connection open.
+ */
+export function buildServer(runtime: Runtime): FastifyInstance {
+  if (runtime.config.apiToken === undefined || runtime.config.apiToken.length < 16) {
+    throw new Error('REKEY_API_TOKEN must be set to a token of at least 16 characters before the API starts');
+  }
+
+  const app = Fastify({
+    loggerInstance: runtime.logger as FastifyBaseLogger,
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+  });
+
+  app.addHook('onRequest', bearerAuth(runtime.config.apiToken));
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`));
+
+  registerHealthRoutes(app, runtime);
+  registerRotationRoutes(app, runtime);
+  registerEnvironmentRoutes(app, runtime);
+  return app;
+}

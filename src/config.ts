@@ -1,0 +1,84 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import type { Env } from './contracts.js';
+
+/** Process settings, all from environment variables. Provider admin credentials are read by each provider. */
+export interface RekeyConfig {
+  redisUrl: string;
+  inventoryPath: string;
+  /** The bootstrap API token; the API refuses to start without it. */
+  apiToken: string | undefined;
+  host: string;
+  port: number;
+  queueName: string;
+  /** Namespace of every Redis key rekey and BullMQ write. */
+  redisPrefix: string;
+  workerConcurrency: number;
+  /** Key of the HMAC fingerprints that identify values in the audit trail. */
+  fingerprintKeyFile: string;
+  fingerprintKeyText: string | undefined;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name}="${text}" is invalid: expected an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function readConfig(env: Env): RekeyConfig {
+  return {
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    inventoryPath: env.REKEY_INVENTORY ?? 'config/inventory.yaml',
+    apiToken: env.REKEY_API_TOKEN === '' ? undefined : env.REKEY_API_TOKEN,
+    host: env.REKEY_HOST ?? '127.0.0.1',
+    port: integer(env, 'REKEY_PORT', 8080, 0, 65535),
+    queueName: env.REKEY_QUEUE ?? 'rotations',
+    redisPrefix: env.REKEY_REDIS_PREFIX ?? 'rekey',
+    workerConcurrency: integer(env, 'REKEY_WORKER_CONCURRENCY', 8, 1, 1000),
+    fingerprintKeyFile: env.REKEY_FINGERPRINT_KEY_FILE ?? '.rekey/fingerprint.key',
+    fingerprintKeyText: env.REKEY_FINGERPRINT_KEY === '' ? undefined : env.REKEY_FINGERPRINT_KEY,
+    logLevel: env.REKEY_LOG_LEVEL ?? 'info',
+  };
+}
+
+/** Decodes a 32-byte key given as 64 hex characters or as base64. */
+export function decodeKey(text: string, name: string): Buffer {
+  const trimmed = text.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) throw new ConfigError(`${name} must be 32 bytes, as 64 hex characters or base64; it decodes to ${key.length} bytes`);
+  return key;
+}
+
+/**
+ * Loads the fingerprint key from REKEY_FINGERPRINT_KEY, or from its key file, which is created
+ * with mode 0600 on first use. Every process that shares an audit trail must use the same key,
+ * or the same value gets different fingerprints.
+ */
+export function loadFingerprintKey(config: Pick<RekeyConfig, 'fingerprintKeyFile' | 'fingerprintKeyText'>): Buffer {
+  if (config.fingerprintKeyText !== undefined) return decodeKey(config.fingerprintKeyText, 'REKEY_FINGERPRINT_KEY');
+
+  const path = config.fingerprintKeyFile;
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(path, 0o600);
+  }
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new ConfigError(`fingerprint key file ${path} has mode ${mode.toString(8)}; run chmod 600 ${path}`);
+  }
+  return decodeKey(readFileSync(path, 'utf8'), path);
+}

@@ -1,0 +1,58 @@
+import type { PollPolicy } from '../contracts.js';
+import { isRekeyError, RekeyError } from '../errors.js';
+
+/** Waits `ms` milliseconds, or rejects as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface PollResult {
+  attempts: number;
+  elapsedMs: number;
+}
+
+/**
+ * Calls `attempt` until it succeeds `policy.consecutiveSuccesses` times in a row. A NOT_READY
+ * error (the provider is still propagating a change) resets the streak and waits; any other
+ * error ends the loop at once. When the window closes first, the last NOT_READY error is thrown
+ * again, marked with how long the loop tried.
+ */
+export async function pollUntilStable(
+  attempt: () => Promise<void>,
+  policy: PollPolicy,
+  signal?: AbortSignal,
+  now: () => number = Date.now,
+): Promise<PollResult> {
+  const started = now();
+  let attempts = 0;
+  let streak = 0;
+  for (;;) {
+    attempts += 1;
+    try {
+      await attempt();
+      streak += 1;
+      if (streak >= policy.consecutiveSuccesses) return { attempts, elapsedMs: now() - started };
+    } catch (error) {
+      if (!isRekeyError(error) || error.code !== 'NOT_READY') throw error;
+      streak = 0;
+      if (now() - started + policy.intervalMs > policy.windowMs) {
+        throw new RekeyError('NOT_READY', `${error.message} (still not ready after ${attempts} attempts in ${now() - started} ms)`, { cause: error });
+      }
+    }
+    await sleep(policy.intervalMs, signal);
+  }
+}

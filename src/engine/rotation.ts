@@ -1,0 +1,403 @@
+import type { CredentialProvider, KnownKeys, SecretStore, StepContext, StepName } from '../contracts.js';
+import { isRekeyError, RekeyError, summarizeError, type ErrorSummary } from '../errors.js';
+import { parseMaterial, renderMaterial, SecretValue, type Material } from '../secret.js';
+import { pollUntilStable, sleep } from './poll.js';
+import type { RotationState } from './state.js';
+
+/** A store target of one credential, resolved from the inventory. */
+export interface ResolvedStore {
+  kind: string;
+  store: SecretStore;
+  params: Record<string, unknown>;
+}
+
+/** One credential, resolved from the inventory: its provider, parameters and store targets. */
+export interface RotationTarget {
+  provider: CredentialProvider;
+  params: Record<string, unknown>;
+  stores: ResolvedStore[];
+  gracePeriodMs: number;
+}
+
+/** rekey's own record of a credential's keys, kept across rotations. */
+export interface CredentialLedger {
+  known(): Promise<KnownKeys>;
+  /** Records a key rekey created before anything else can fail, so a crash leaves it findable. */
+  markUnpromoted(keyId: string): Promise<void>;
+  forget(keyId: string): Promise<void>;
+  markCurrent(keyId: string): Promise<void>;
+}
+
+export interface EngineAuditEvent {
+  step: StepName;
+  outcome: 'started' | 'succeeded' | 'failed' | 'retrying' | 'skipped' | 'resumed';
+  oldKeyId?: string | null;
+  newKeyId?: string | null;
+  fingerprints?: Record<string, string>;
+  error?: ErrorSummary;
+  detail?: Record<string, string | number | boolean | null>;
+}
+
+export interface RotationHooks {
+  /** Saves the state durably; the engine calls it after every change, before the next step. */
+  persist(state: RotationState): Promise<void>;
+  ledger: CredentialLedger;
+  audit(event: EngineAuditEvent): Promise<void>;
+  /** Schedules the deletion of the old credential after `delayMs`, as a job of its own. */
+  scheduleRevoke(oldKeyId: string, delayMs: number): Promise<void>;
+  /** Computes the keyed fingerprint of a value. */
+  fingerprint(value: SecretValue): string;
+  /** Called after each recorded step boundary; crash tests throw here. */
+  atBoundary?(point: BoundaryPoint): Promise<void> | void;
+}
+
+export type BoundaryPoint = 'inspected' | 'minted' | 'staged' | 'applied' | 'verified' | 'promoted' | 'revoked';
+
+/** How many times an incident-mode revoke is tried inline before it moves to a job of its own. */
+const INLINE_REVOKE_ATTEMPTS = 3;
+const INLINE_REVOKE_PAUSE_MS = 1000;
+
+/**
+ * Runs (or resumes) the rotation of one credential. The steps and their order follow the two
+ * credential families: minted (mint, stage, verify) and set (generate, stage, apply, verify).
+ * The state says which steps are done, so a retry after a crash continues where the crash hit.
+ */
+export async function runRotation(target: RotationTarget, state: RotationState, ctx: StepContext, hooks: RotationHooks): Promise<RotationState> {
+  const run = new RotationRun(target, state, ctx, hooks);
+  return run.execute();
+}
+
+class RotationRun {
+  constructor(
+    private readonly target: RotationTarget,
+    private readonly state: RotationState,
+    private readonly ctx: StepContext,
+    private readonly hooks: RotationHooks,
+  ) {}
+
+  private get provider(): CredentialProvider {
+    return this.target.provider;
+  }
+
+  async execute(): Promise<RotationState> {
+    const state = this.state;
+    state.outcome = 'in-progress';
+    state.error = null;
+    if (state.step !== null) {
+      await this.hooks.audit({ step: state.step, outcome: 'resumed', oldKeyId: state.oldKeyId, newKeyId: state.newKeyId });
+    }
+
+    if (!state.inspected) await this.inspect();
+
+    // Once verified, the value is no longer needed here: promotion moves versions by stage id.
+    if (!state.verified) {
+      const material = this.provider.family === 'minted' ? await this.mintAndStage() : await this.generateStageApply();
+      try {
+        await this.verify(material);
+      } finally {
+        for (const value of Object.values(material.fields)) if (value instanceof SecretValue) value.wipe();
+      }
+    }
+    if (!state.promoted) await this.promote();
+    await this.retireOld();
+    return state;
+  }
+
+  private async inspect(): Promise<void> {
+    const inspection = await this.step('inspect', async () => {
+      const known = await this.hooks.ledger.known();
+      return this.provider.inspect(this.target.params, known, this.ctx);
+    });
+
+    // An orphan is a key an earlier attempt of rekey created and never promoted. Removing it
+    // first keeps the provider's key quota from filling up with abandoned replacements.
+    for (const orphanKeyId of inspection.orphanKeyIds) {
+      await this.step('discard', () => this.provider.discard(this.target.params, orphanKeyId, this.ctx), { oldKeyId: orphanKeyId, detail: { reason: 'orphan' } });
+      await this.hooks.ledger.forget(orphanKeyId);
+    }
+
+    this.state.oldKeyId = inspection.currentKeyId;
+    this.state.inspected = true;
+    await this.save('inspected');
+  }
+
+  /** Minted family: the provider creates the value, so it is staged the moment it exists. */
+  private async mintAndStage(): Promise<Material> {
+    const state = this.state;
+    // NOTE: a crash between the provider's create call returning and markUnpromoted below leaves
+    // a key that rekey's records do not know; the next inspect then reports it and, at the
+    // provider's key quota, stops with KEY_QUOTA naming it instead of deleting it.
+    if (state.staged) return this.recoverMaterial();
+
+    if (state.newKeyId !== null) {
+      // The previous attempt minted a key and died before staging it: nobody holds its secret,
+      // so it is deleted and minted again rather than left to use up the provider's key quota.
+      await this.discardReplacement('lost before staging');
+    }
+
+    this.beginReplacement();
+    const material = await this.step('mint', () => this.requireMethod('mint')(this.target.params, this.ctx));
+    state.newKeyId = material.keyId;
+    await this.hooks.ledger.markUnpromoted(material.keyId);
+    await this.save('minted');
+
+    await this.stage(material);
+    return material;
+  }
+
+  /**
+   * Set family: rekey generates the value and stages it before touching the target, so a crash
+   * after the target changed never leaves a password that no store holds.
+   */
+  private async generateStageApply(): Promise<Material> {
+    const state = this.state;
+    let material: Material;
+    if (state.staged) {
+      material = await this.recoverMaterial();
+    } else {
+      if (state.stageId !== null) await this.discardStaged();
+      this.beginReplacement();
+      material = await this.step('generate', async () => this.requireMethod('generate')(this.target.params, this.ctx));
+      state.newKeyId = material.keyId;
+      await this.stage(material);
+    }
+
+    if (!state.applied) {
+      await this.hooks.ledger.markUnpromoted(material.keyId);
+      await this.step('apply', () => this.requireMethod('apply')(this.target.params, material, this.ctx), { newKeyId: material.keyId });
+      state.applied = true;
+      await this.save('applied');
+    }
+    return material;
+  }
+
+  private beginReplacement(): void {
+    this.state.stageGeneration += 1;
+    this.state.stageId = this.state.stageGeneration === 1 ? this.ctx.rotationId : `${this.ctx.rotationId}-${this.state.stageGeneration}`;
+    this.state.staged = false;
+    this.state.applied = false;
+  }
+
+  private async stage(material: Material): Promise<void> {
+    const stageId = this.requireStageId();
+    const fingerprints: Record<string, string> = {};
+    for (const [name, value] of Object.entries(material.fields)) {
+      if (value instanceof SecretValue) fingerprints[name] = this.hooks.fingerprint(value);
+    }
+
+    const document = renderMaterial(material);
+    try {
+      await this.step('stage', async () => {
+        for (const target of this.target.stores) {
+          await target.store.stage(target.params, { rotationId: stageId, keyId: material.keyId, value: document }, this.ctx);
+        }
+      }, { newKeyId: material.keyId, fingerprints, detail: { stores: this.target.stores.length } });
+    } finally {
+      document.wipe();
+    }
+    this.state.staged = true;
+    await this.save('staged');
+  }
+
+  /** Reads the staged replacement back from the first store that returns it. */
+  private async recoverMaterial(): Promise<Material> {
+    const stageId = this.requireStageId();
+    const keyId = this.state.newKeyId;
+    for (const target of this.target.stores) {
+      const value = await target.store.readPending(target.params, stageId, this.ctx);
+      if (value !== null && keyId !== null) {
+        await this.hooks.audit({ step: 'stage', outcome: 'resumed', newKeyId: keyId, detail: { recoveredFrom: target.kind } });
+        return parseMaterial(keyId, value, this.provider.secretFields);
+      }
+    }
+    throw new RekeyError('MATERIAL_LOST', `no store returned the staged replacement ${keyId ?? '(none)'} of stage ${stageId}; the new credential must be reset by hand`);
+  }
+
+  private async verify(material: Material): Promise<void> {
+    try {
+      const result = await this.step('verify', () => pollUntilStable(
+        () => this.provider.verify(this.target.params, material, this.ctx),
+        this.provider.verifyPolicy,
+        this.ctx.signal,
+      ), { newKeyId: material.keyId });
+      this.ctx.logger.info({ step: 'verify', attempts: result.attempts, elapsedMs: result.elapsedMs, keyId: material.keyId }, 'new credential verified');
+    } catch (error) {
+      // A replacement that does not work must not become current: remove it, keep the old one.
+      await this.discardReplacement('failed verification');
+      throw error;
+    }
+    this.state.verified = true;
+    await this.save('verified');
+  }
+
+  private async promote(): Promise<void> {
+    const stageId = this.requireStageId();
+    const newKeyId = this.state.newKeyId;
+    await this.step('promote', async () => {
+      for (const target of this.target.stores) await target.store.promote(target.params, stageId, this.ctx);
+    }, { newKeyId });
+    if (newKeyId !== null) await this.hooks.ledger.markCurrent(newKeyId);
+    this.state.promoted = true;
+    await this.save('promoted');
+  }
+
+  /** Disables and deletes the old credential: at once in incident mode, after the grace period otherwise. */
+  private async retireOld(): Promise<void> {
+    const state = this.state;
+    const oldKeyId = state.oldKeyId;
+    if (oldKeyId === null || oldKeyId === state.newKeyId || state.revoked) {
+      state.outcome = 'rotated';
+      await this.hooks.persist(state);
+      return;
+    }
+
+    if (this.ctx.mode === 'scheduled') {
+      if (this.provider.disable !== undefined && !state.disabled) {
+        const disable = this.provider.disable.bind(this.provider);
+        await this.step('disable', () => disable(this.target.params, oldKeyId, this.ctx), { oldKeyId });
+        state.disabled = true;
+      }
+      await this.hooks.scheduleRevoke(oldKeyId, this.target.gracePeriodMs);
+      state.revokeAt = new Date(Date.now() + this.target.gracePeriodMs).toISOString();
+      state.outcome = 'revocation-scheduled';
+      await this.hooks.persist(state);
+      return;
+    }
+
+    try {
+      await this.revokeWithRetries(oldKeyId);
+    } catch (error) {
+      if (!isRekeyError(error) || !error.retryable) throw error;
+      // The verified replacement stays: a revoke that keeps failing moves to a job of its own
+      // and never blocks or rolls back this rotation.
+      this.ctx.logger.error({ step: 'revoke', keyId: oldKeyId, error: summarizeError(error) }, 'revoke failed; the old credential is still valid and a revoke job will retry');
+      await this.hooks.scheduleRevoke(oldKeyId, 0);
+      state.outcome = 'revocation-pending';
+      state.error = summarizeError(error);
+      await this.hooks.persist(state);
+      return;
+    }
+    await this.confirmRevoked(oldKeyId);
+    state.outcome = 'rotated';
+    await this.hooks.persist(state);
+  }
+
+  private async revokeWithRetries(oldKeyId: string): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.step('revoke', () => this.provider.revoke(this.target.params, oldKeyId, this.ctx), { oldKeyId });
+        break;
+      } catch (error) {
+        if (!isRekeyError(error) || !error.retryable || attempt >= INLINE_REVOKE_ATTEMPTS) throw error;
+        await sleep(INLINE_REVOKE_PAUSE_MS * attempt, this.ctx.signal);
+      }
+    }
+    this.state.revoked = true;
+    await this.save('revoked');
+  }
+
+  private async confirmRevoked(oldKeyId: string): Promise<void> {
+    this.state.confirmed = await confirmRevocation(this.target, oldKeyId, this.ctx, this.hooks);
+    await this.hooks.persist(this.state);
+  }
+
+  /** Removes the current replacement from the provider and the stores, keeping the old credential current. */
+  private async discardReplacement(reason: string): Promise<void> {
+    const state = this.state;
+    const newKeyId = state.newKeyId;
+    if (newKeyId !== null && (this.provider.family === 'minted' || state.applied)) {
+      await this.step('discard', () => this.provider.discard(this.target.params, newKeyId, this.ctx), { newKeyId, detail: { reason } });
+    }
+    if (state.stageId !== null) await this.discardStaged();
+    if (newKeyId !== null) await this.hooks.ledger.forget(newKeyId);
+    state.newKeyId = null;
+    state.staged = false;
+    state.applied = false;
+    await this.hooks.persist(state);
+  }
+
+  private async discardStaged(): Promise<void> {
+    const stageId = this.requireStageId();
+    for (const target of this.target.stores) await target.store.discard(target.params, stageId, this.ctx);
+    this.state.staged = false;
+  }
+
+  /** Runs one step: records its start, its outcome and its error in the audit trail. */
+  private async step<T>(name: StepName, action: () => Promise<T>, fields: Omit<EngineAuditEvent, 'step' | 'outcome'> = {}): Promise<T> {
+    this.state.step = name;
+    await this.hooks.persist(this.state);
+    await this.hooks.audit({ step: name, outcome: 'started', oldKeyId: this.state.oldKeyId, newKeyId: this.state.newKeyId, ...fields });
+    try {
+      const result = await action();
+      await this.hooks.audit({ step: name, outcome: 'succeeded', oldKeyId: this.state.oldKeyId, newKeyId: this.state.newKeyId, ...fields });
+      return result;
+    } catch (error) {
+      const summary = summarizeError(error);
+      await this.hooks.audit({ step: name, outcome: 'failed', oldKeyId: this.state.oldKeyId, newKeyId: this.state.newKeyId, ...fields, error: summary });
+      throw error;
+    }
+  }
+
+  private async save(point: BoundaryPoint): Promise<void> {
+    await this.hooks.persist(this.state);
+    await this.hooks.atBoundary?.(point);
+  }
+
+  private requireStageId(): string {
+    if (this.state.stageId === null) throw new RekeyError('INTERNAL', 'rotation state has no stage id');
+    return this.state.stageId;
+  }
+
+  private requireMethod<K extends 'mint' | 'generate' | 'apply'>(name: K): NonNullable<CredentialProvider[K]> {
+    const method = this.provider[name];
+    if (method === undefined) throw new RekeyError('INTERNAL', `provider ${this.provider.kind} has no ${name} step`);
+    return method.bind(this.provider) as NonNullable<CredentialProvider[K]>;
+  }
+}
+
+/**
+ * Polls the provider until it no longer knows the old credential. Returns false, after auditing
+ * it, when the window runs out: the old credential may still work and an operator must look.
+ */
+export async function confirmRevocation(target: RotationTarget, oldKeyId: string, ctx: StepContext, hooks: Pick<RotationHooks, 'audit'>): Promise<boolean | null> {
+  const confirm = target.provider.confirm?.bind(target.provider);
+  if (confirm === undefined) return null;
+  await hooks.audit({ step: 'confirm', outcome: 'started', oldKeyId });
+  try {
+    await pollUntilStable(async () => {
+      if (!(await confirm(target.params, oldKeyId, ctx))) throw new RekeyError('NOT_READY', `the provider still lists old key ${oldKeyId}`);
+    }, { ...target.provider.verifyPolicy, consecutiveSuccesses: 1 }, ctx.signal);
+  } catch (error) {
+    const summary = summarizeError(error);
+    await hooks.audit({ step: 'confirm', outcome: 'failed', oldKeyId, error: summary });
+    ctx.logger.error({ step: 'confirm', keyId: oldKeyId, error: summary }, 'old credential still present after revoke');
+    return false;
+  }
+  await hooks.audit({ step: 'confirm', outcome: 'succeeded', oldKeyId });
+  return true;
+}
+
+/**
+ * Cleans up after a rotation that failed for good before promotion: the replacement is removed
+ * from the provider and the stores, so the old credential stays the only current one.
+ */
+export async function abandonRotation(target: RotationTarget, state: RotationState, ctx: StepContext, hooks: RotationHooks, error: unknown): Promise<RotationState> {
+  state.error = summarizeError(error);
+  state.outcome = 'failed';
+  if (!state.promoted) {
+    const newKeyId = state.newKeyId;
+    if (newKeyId !== null && (target.provider.family === 'minted' || state.applied)) {
+      await target.provider.discard(target.params, newKeyId, ctx);
+      await hooks.audit({ step: 'discard', outcome: 'succeeded', newKeyId, detail: { reason: 'rotation failed' } });
+    }
+    if (state.stageId !== null) {
+      for (const store of target.stores) await store.store.discard(store.params, state.stageId, ctx);
+    }
+    if (newKeyId !== null) await hooks.ledger.forget(newKeyId);
+    state.newKeyId = null;
+    state.staged = false;
+    state.applied = false;
+  }
+  await hooks.persist(state);
+  return state;
+}
