@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { INVENTORY_SCHEMA, parseDuration, type CredentialEntry, type EnvironmentEntry, type Inventory } from './schema.js';
 
 /** The grace period in scheduled mode when a credential sets none. */
@@ -23,7 +23,8 @@ export interface InventoryProblem {
 export class InventoryError extends Error {
   readonly problems: InventoryProblem[];
 
-  constructor(problems: InventoryProblem[]) {
+  constructor(unsorted: InventoryProblem[]) {
+    const problems = [...unsorted].sort((a, b) => a.line - b.line);
     super(`invalid inventory:\n${problems.map((p) => `  ${p.file}:${p.line}: ${p.key}: ${p.message}`).join('\n')}`);
     this.name = 'InventoryError';
     this.problems = problems;
@@ -49,9 +50,18 @@ function splitPointer(pointer: string): PathSegment[] {
   });
 }
 
-/** Finds the line of the deepest node along `path` that exists in the document. */
+/**
+ * Finds the line of the deepest node along `path` that exists in the document. For a map entry
+ * it is the line of the key, which is where an operator looks for an unknown or misspelled key.
+ */
 function lineOf(document: Document, lines: LineCounter, path: readonly PathSegment[]): number {
   for (let depth = path.length; depth >= 0; depth -= 1) {
+    const parent = depth === 0 ? undefined : document.getIn(path.slice(0, depth - 1), true);
+    if (isMap(parent)) {
+      const pair = parent.items.find((item) => isScalar(item.key) && String(item.key.value) === String(path[depth - 1]));
+      const range = isScalar(pair?.key) ? pair.key.range : undefined;
+      if (range !== undefined && range !== null) return lines.linePos(range[0]).line;
+    }
     const node = document.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
     if (node?.range !== undefined) return lines.linePos(node.range[0]).line;
   }
@@ -87,7 +97,7 @@ export function parseInventory(text: string, file: string, kinds: KindCatalogue)
   };
 
   for (const error of document.errors) {
-    const line = error.linePos?.[0]?.line ?? 1;
+    const line = lines.linePos(error.pos[0]).line;
     problems.push({ file, line, key: '(syntax)', message: error.message.split('\n')[0] ?? error.code });
   }
   if (problems.length > 0) throw new InventoryError(problems);
@@ -97,6 +107,8 @@ export function parseInventory(text: string, file: string, kinds: KindCatalogue)
   const validateStructure = ajv.compile(INVENTORY_SCHEMA);
   if (!validateStructure(data)) {
     for (const error of validateStructure.errors ?? []) {
+      // A failed propertyNames check comes as two errors; the propertyNames one names the key.
+      if (error.propertyName !== undefined) continue;
       const described = describeAjvError(error);
       report(described.path, described.message);
     }
