@@ -161,7 +161,7 @@ async function processRotate(runtime: Runtime, job: Job<RotateJobData>, signal: 
       await hooks.persist(state);
       await hooks.audit({ step: state.step ?? 'inspect', outcome: 'retrying', error: summary, detail: { attempt: job.attemptsMade + 1 } });
       ctx.logger.warn({ step: state.step, attempt: job.attemptsMade + 1, error: summary }, 'rotation step failed; retrying');
-      throw new Error(summary.message);
+      throw new Error(summary.message, { cause: error });
     }
 
     try {
@@ -201,7 +201,7 @@ async function processRevoke(runtime: Runtime, job: Job<RevokeJobData>, signal: 
   } catch (error) {
     const summary = summarizeError(error);
     await audit({ step: 'revoke', outcome: isLastAttempt(job, error) ? 'failed' : 'retrying', oldKeyId: scope.oldKeyId, error: summary });
-    if (!isLastAttempt(job, error)) throw new Error(summary.message);
+    if (!isLastAttempt(job, error)) throw new Error(summary.message, { cause: error });
     await updateState({ outcome: 'revocation-pending', error: summary });
     ctx.logger.error({ alert: true, keyId: scope.oldKeyId, error: summary }, 'revoke failed for good; the old credential is still valid and needs an operator');
     throw new UnrecoverableError(`${summary.code}: ${summary.message}`);

@@ -56,7 +56,7 @@ export function quoteError(error: unknown, secrets: readonly SecretValue[] = [])
   let text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   for (const secret of secrets) {
     const plain = secret.reveal();
-    if (plain.length > 0) text = text.split(plain).join('[redacted]');
+    if (plain.length > 0) text = text.split(plain).join('[scrubbed]');
   }
   return text.length > MAX_QUOTED_LENGTH ? `${text.slice(0, MAX_QUOTED_LENGTH)}…` : text;
 }

@@ -40,7 +40,7 @@ export class RekeyClient {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {
-      throw new Error(`cannot reach the rekey API at ${this.baseUrl}: ${(error as Error).message}; check REKEY_URL and that "rekey serve" runs`);
+      throw new Error(`cannot reach the rekey API at ${this.baseUrl}: ${(error as Error).message}; check REKEY_URL and that "rekey serve" runs`, { cause: error });
     }
     const text = await response.text();
     const parsed: unknown = text === '' ? null : JSON.parse(text);

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { createRuntime } from '../../jobs/runtime.js';
+import { startWorker } from '../../jobs/worker.js';
+import { createFileStore } from '../../providers/file-store/index.js';
+import { buildServer } from '../api/server.js';
+import { verifyAuditFile } from '../audit/index.js';
+import { RekeyClient } from '../cli/client.js';
+import { formatRun } from '../cli/render.js';
+import { waitForRun } from '../cli/wait.js';
+import { createLogger } from '../logger.js';
+import { SecretValue } from '../secret.js';
+import { ensureDemoRedis } from './redis.js';
+
+const DEMO_DIR = '.rekey/demo';
+const DEMO_USER = 'rekey-demo-app';
+
+/**
+ * Creates the demo's Redis ACL user with a first password if it does not exist yet. The user
+ * may only touch keys under `rekey-demo:`. The first password is never printed or kept: the
+ * rotation replaces it.
+ */
+async function ensureDemoUser(url: string): Promise<void> {
+  const admin = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    const existing = await admin.call('ACL', 'GETUSER', DEMO_USER);
+    if (existing !== null) return;
+    const first = SecretValue.generate();
+    await admin.call('ACL', 'SETUSER', DEMO_USER, 'on', `>${first.reveal()}`, '~rekey-demo:*', '+@read', '+@write', '+@connection');
+    first.wipe();
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** Logs in as the demo user with the password the store now holds, as the demo application would. */
+async function loginWithStoredPassword(url: string, stored: SecretValue): Promise<string> {
+  const { username, password } = JSON.parse(stored.reveal()) as { username: string; password: string };
+  const client = new Redis(url, { username, password, maxRetriesPerRequest: 1, lazyConnect: true });
+  try {
+    await client.connect();
+    await client.set('rekey-demo:last-login', new Date().toISOString());
+    return 'logged in with the stored password';
+  } catch (error) {
+    return `login failed: ${(error as Error).message}`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function main(): Promise<number> {
+  mkdirSync(DEMO_DIR, { recursive: true, mode: 0o700 });
+  const redis = await ensureDemoRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  console.log(redis.child === null ? `Redis: ${redis.url}` : `Redis: nothing answered at REDIS_URL, started a throwaway one at ${redis.url}`);
+
+  const token = randomBytes(24).toString('base64url');
+  const env = {
+    ...process.env,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    REDIS_URL: redis.url,
+    REKEY_INVENTORY: process.env.REKEY_DEMO_INVENTORY ?? 'config/demo/inventory.yaml',
+    REKEY_API_TOKEN: token,
+    REKEY_REDIS_ACL_URL: redis.url,
+    REKEY_FILE_STORE: `${DEMO_DIR}/secrets.enc`,
+    REKEY_MASTER_KEY_FILE: `${DEMO_DIR}/master.key`,
+    REKEY_AUDIT_FILE: `${DEMO_DIR}/audit.jsonl`,
+    REKEY_FINGERPRINT_KEY_FILE: `${DEMO_DIR}/fingerprint.key`,
+    REKEY_QUEUE: 'demo-rotations',
+    REKEY_REDIS_PREFIX: 'rekey-demo',
+  };
+
+  await ensureDemoUser(redis.url);
+  const runtime = createRuntime({ env, withAudit: true, logger: createLogger({ level: process.env.REKEY_LOG_LEVEL ?? 'warn' }) });
+  const worker = startWorker(runtime);
+  const app = buildServer(runtime);
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  try {
+    const client = new RekeyClient(address, token);
+    const submitted = await client.rotate('demo', { reason: 'demo: rotate everything the demo environment holds', mode: 'incident' });
+    console.log(`run ${submitted.runId} accepted by the API at ${address}; progress:`);
+    const run = await waitForRun(client, submitted.runId, { intervalMs: 250, json: false });
+    console.log(`\n${formatRun(run)}\n`);
+
+    const store = createFileStore(env);
+    const stored = await store.readCurrentValue('demo/app-redis');
+    console.log(`demo application: ${stored === null ? 'no password in the store' : await loginWithStoredPassword(redis.url, stored)}`);
+
+    const audit = await verifyAuditFile(env.REKEY_AUDIT_FILE);
+    console.log(audit.ok
+      ? `audit trail ${env.REKEY_AUDIT_FILE}: ${audit.records} records, chain intact`
+      : `audit trail ${env.REKEY_AUDIT_FILE}: broken at line ${audit.line}: ${audit.reason}`);
+    console.log(`secrets: encrypted in ${env.REKEY_FILE_STORE} (key ${env.REKEY_MASTER_KEY_FILE})`);
+    return run.status === 'completed' && audit.ok ? 0 : 1;
+  } finally {
+    await app.close();
+    await worker.close();
+    await runtime.close();
+    redis.stop();
+  }
+}
+
+main().then((code) => {
+  process.exitCode = code;
+}, (error: unknown) => {
+  console.error(`demo failed: ${(error as Error).message}`);
+  process.exitCode = 1;
+});

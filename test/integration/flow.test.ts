@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFileStore } from '../../providers/file-store/index.js';
+import { verifyAuditFile } from '../../src/audit/index.js';
+import { stepContext } from '../support/aws.js';
+import { startHarness, type Harness } from '../support/harness.js';
+
+const INVENTORY = `
+environments:
+  demo:
+    credentials:
+      - id: webhook-secret
+        kind: generated-secret
+        params: { bytes: 24 }
+        gracePeriod: 2s
+        stores:
+          - store: file
+            path: demo/webhook-secret
+`;
+
+describe('rotation flow through the queue', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({ inventory: INVENTORY });
+  });
+
+  afterAll(async () => {
+    await harness.close();
+  });
+
+  it('rotates a generated secret and reports it', async () => {
+    const response = await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'first rotation', mode: 'incident' } });
+    expect(response.statusCode).toBe(202);
+    const { runId, statusUrl } = response.json() as { runId: string; statusUrl: string };
+    expect(statusUrl).toBe(`/v1/rotations/${runId}`);
+
+    const run = await harness.waitForRun(runId);
+    expect(run.status).toBe('completed');
+
+    const status = (await harness.app.inject({ method: 'GET', url: statusUrl, headers: harness.auth })).json();
+    expect(status.credentials).toHaveLength(1);
+    expect(status.credentials[0]).toMatchObject({ credentialId: 'webhook-secret', jobState: 'completed', outcome: 'rotated', oldKeyId: null, step: 'promote' });
+    const newKeyId = status.credentials[0].newKeyId as string;
+    expect(newKeyId).toMatch(/^sha256:[0-9a-f]{16}$/);
+
+    const store = createFileStore(harness.env);
+    const metadata = await store.describe({ path: 'demo/webhook-secret' }, stepContext());
+    expect(metadata.currentKeyId).toBe(newKeyId);
+    expect(metadata.pendingRotationId).toBeNull();
+  });
+
+  it('deletes the old version after the grace period in scheduled mode', async () => {
+    const response = await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'scheduled', mode: 'scheduled' } });
+    const { runId } = response.json() as { runId: string };
+    await harness.waitForRun(runId);
+    const first = (await harness.app.inject({ method: 'GET', url: `/v1/rotations/${runId}`, headers: harness.auth })).json();
+    expect(first.credentials[0].outcome).toBe('revocation-scheduled');
+    expect(first.credentials[0].revokeAt).not.toBeNull();
+
+    const deadline = Date.now() + 15_000;
+    let outcome = '';
+    while (Date.now() < deadline) {
+      const current = (await harness.app.inject({ method: 'GET', url: `/v1/rotations/${runId}`, headers: harness.auth })).json();
+      outcome = current.credentials[0].outcome as string;
+      if (outcome === 'rotated') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(outcome).toBe('rotated');
+
+    const environment = (await harness.app.inject({ method: 'GET', url: '/v1/environments/demo', headers: harness.auth })).json();
+    expect(environment.credentials[0].lastRotation).toMatchObject({ runId, outcome: 'rotated' });
+    expect(environment.credentials[0].activeRotation).toBeNull();
+  });
+
+  it('keeps an intact audit chain', async () => {
+    const verification = await verifyAuditFile(harness.env.REKEY_AUDIT_FILE!);
+    expect(verification.ok).toBe(true);
+  });
+});
