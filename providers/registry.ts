@@ -1,16 +1,24 @@
 import type { Env } from '../src/contracts.js';
 import { providerEntry, Registry, storeEntry, type ProviderEntry, type StoreEntry } from '../src/registry.js';
+import { AWS_IAM_ACCESS_KEY_KIND, AWS_IAM_ACCESS_KEY_PARAMS_SCHEMA, createAwsIamAccessKeyProvider } from './aws-iam-access-key/index.js';
+import { AWS_SECRETS_MANAGER_KIND, AWS_SECRETS_MANAGER_PARAMS_SCHEMA, createAwsSecretsManagerStore } from './aws-secrets-manager/index.js';
 import { createFileStore, FILE_STORE_KIND, paramsSchema as FILE_STORE_PARAMS_SCHEMA } from './file-store/index.js';
 import { createGeneratedSecretProvider, GENERATED_SECRET_KIND, GENERATED_SECRET_PARAMS_SCHEMA } from './generated-secret/index.js';
+import { createPostgresRolePasswordProvider, POSTGRES_ROLE_PASSWORD_KIND, POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA } from './postgres-role-password/index.js';
+import { createRedisAclPasswordProvider, REDIS_ACL_PASSWORD_KIND, REDIS_ACL_PASSWORD_PARAMS_SCHEMA } from './redis-acl-password/index.js';
 
 /** Every built-in credential kind. Adding a provider means adding its folder and one line here. */
 export const PROVIDERS: readonly ProviderEntry[] = [
+  providerEntry(AWS_IAM_ACCESS_KEY_KIND, AWS_IAM_ACCESS_KEY_PARAMS_SCHEMA, createAwsIamAccessKeyProvider),
+  providerEntry(POSTGRES_ROLE_PASSWORD_KIND, POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA, createPostgresRolePasswordProvider),
+  providerEntry(REDIS_ACL_PASSWORD_KIND, REDIS_ACL_PASSWORD_PARAMS_SCHEMA, createRedisAclPasswordProvider),
   providerEntry(GENERATED_SECRET_KIND, GENERATED_SECRET_PARAMS_SCHEMA, () => createGeneratedSecretProvider()),
 ];
 
 /** Every built-in secret store kind. */
 export const STORES: readonly StoreEntry[] = [
   storeEntry(FILE_STORE_KIND, FILE_STORE_PARAMS_SCHEMA, (env) => createFileStore(env)),
+  storeEntry(AWS_SECRETS_MANAGER_KIND, AWS_SECRETS_MANAGER_PARAMS_SCHEMA, createAwsSecretsManagerStore),
 ];
 
 export function createRegistry(env: Env): Registry {

@@ -37,7 +37,7 @@ async function ensureDemoUser(url: string): Promise<void> {
 /** Logs in as the demo user with the password the store now holds, as the demo application would. */
 async function loginWithStoredPassword(url: string, stored: SecretValue): Promise<string> {
   const { username, password } = JSON.parse(stored.reveal()) as { username: string; password: string };
-  const client = new Redis(url, { username, password, maxRetriesPerRequest: 1, lazyConnect: true });
+  const client = new Redis(url, { username, password, maxRetriesPerRequest: 1, lazyConnect: true, enableReadyCheck: false });
   try {
     await client.connect();
     await client.set('rekey-demo:last-login', new Date().toISOString());
