@@ -106,6 +106,9 @@ const INVALID_PARAMETER_ERRORS = new Set([
   'ValidationError', 'ValidationException', 'InvalidInput', 'InvalidParameterException', 'InvalidParameterValue', 'MalformedPolicyDocument',
 ]);
 
+/** Secrets Manager's error for a request that the secret's state rejects, such as a write to a secret scheduled for deletion. */
+const STATE_ERRORS = new Set(['InvalidRequestException']);
+
 const SERVER_ERRORS = new Set([
   'ServiceUnavailable', 'ServiceUnavailableException', 'ServiceFailure', 'InternalFailure', 'InternalServiceError', 'InternalServiceErrorException',
 ]);
@@ -122,19 +125,25 @@ function errorCodeOf(error: unknown): ErrorCode {
   if (PERMISSION_ERRORS.has(name)) return 'PERMISSION_DENIED';
   if (NOT_FOUND_ERRORS.has(name)) return 'TARGET_NOT_FOUND';
   if (INVALID_PARAMETER_ERRORS.has(name)) return 'INVALID_PARAMETERS';
+  if (STATE_ERRORS.has(name)) return 'PRECONDITION_FAILED';
   if (name === 'TimeoutError' || name === 'AbortError') return 'TIMEOUT';
 
   const details = error as Error & { code?: unknown; $fault?: unknown; $metadata?: { httpStatusCode?: number } };
   if (typeof details.code === 'string' && NETWORK_ERROR_CODES.has(details.code)) return 'UNAVAILABLE';
   const status = details.$metadata?.httpStatusCode;
   if (SERVER_ERRORS.has(name) || details.$fault === 'server' || (status !== undefined && status >= 500)) return 'UNAVAILABLE';
+
+  // A response the SDK could not parse (a proxy's HTML page, an emulator's XML error to a JSON
+  // service) still has its HTTP status.
+  if (status === 401 || status === 403) return 'PERMISSION_DENIED';
+  if (status === 429) return 'THROTTLED';
   return 'INTERNAL';
 }
 
 /**
- * Converts the error of one AWS call into a RekeyError, whose code tells whether a retry can help.
+ * Converts the error of one AWS call into a RekeyError, whose code marks whether a retry can help.
  * `action` is the IAM action of the call (iam:ListAccessKeys) and `subject` the resource it acted
- * on, so the message tells an operator which permission or resource to look at. `secrets` are
+ * on, so that the message names the permission or resource an operator should check. `secrets` are
  * scrubbed from the quoted AWS text.
  */
 export function toRekeyError(error: unknown, action: string, subject: string, secrets: readonly SecretValue[] = []): RekeyError {

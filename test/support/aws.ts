@@ -7,7 +7,7 @@ import {
   IAMClient,
   ListAccessKeysCommand,
 } from '@aws-sdk/client-iam';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { CredentialProvider, StepContext } from '../../src/contracts.js';
 import { isRekeyError } from '../../src/errors.js';
@@ -117,4 +117,10 @@ export async function verifyWithinPolicy<Params>(
     }
     await new Promise((resolve) => setTimeout(resolve, policy.intervalMs));
   }
+}
+
+/** Lists every version of a secret, labelled or not, as `{ versionId: labels }`, through the admin identity. */
+export async function secretVersions(secrets: SecretsManagerClient, secretId: string): Promise<Record<string, string[]>> {
+  const listed = await secrets.send(new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true }));
+  return Object.fromEntries((listed.Versions ?? []).map((version) => [version.VersionId, [...(version.VersionStages ?? [])].sort()]));
 }
