@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure every service the test suite talks to answers on loopback, starting the ones that
 # do not: Redis (6379), PostgreSQL (5432) and moto, the AWS API emulator, in a virtualenv under
-# .venv/moto. Safe to run again: services that already answer are left alone.
+# .venv/moto. Installs the npm dependencies first when node_modules is missing or stale. Safe to
+# run again: services that already answer are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,12 @@ MOTO_VERSION="5.2.5"
 mkdir -p .rekey
 
 log() { printf 'test-services: %s\n' "$*"; }
+
+# A fresh clone has no node_modules: install exactly what the lockfile pins.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing dependencies with npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 
 wait_for() {  # wait_for NAME COMMAND...: retries COMMAND for up to 30 s
   local name=$1; shift

@@ -93,3 +93,17 @@ environments:
     expect(() => parseDuration('1w')).toThrow('invalid duration "1w"');
   });
 });
+
+describe('shipped inventories', () => {
+  it('validate against the built-in kinds', async () => {
+    const { loadInventory } = await import('../../src/inventory/load.js');
+    const { createRegistry } = await import('../../providers/registry.js');
+    const registry = createRegistry({});
+    const example = loadInventory('config/inventory.yaml', registry);
+    expect(example.environments.get('ci')?.credentials.map((credential) => credential.kind)).toEqual([
+      'aws-iam-access-key', 'postgres-role-password', 'redis-acl-password', 'generated-secret',
+    ]);
+    const demo = loadInventory('config/demo/inventory.yaml', registry);
+    expect(demo.environments.get('demo')?.credentials.map((credential) => credential.id)).toEqual(['app-redis', 'api-token']);
+  });
+});
