@@ -72,6 +72,33 @@ describe('rotation flow through the queue', () => {
     expect(environment.credentials[0].activeRotation).toBeNull();
   });
 
+  it('joins concurrent requests into one rotation', async () => {
+    const replies = await Promise.all(Array.from({ length: 20 }, () => harness.app.inject({
+      method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'burst', mode: 'incident' },
+    })));
+    expect(replies.map((reply) => reply.statusCode)).toEqual(Array.from({ length: 20 }, () => 202));
+    const bodies = replies.map((reply) => reply.json() as { runId: string; created: boolean; credentials: Array<{ rotationId: string; joined: boolean }> });
+    const runIds = new Set(bodies.map((body) => body.runId));
+    expect(runIds.size).toBe(1);
+    expect(bodies.filter((body) => body.created)).toHaveLength(1);
+    expect(new Set(bodies.map((body) => body.credentials[0]?.rotationId)).size).toBe(1);
+    expect(bodies.filter((body) => body.credentials[0]?.joined === true)).toHaveLength(19);
+
+    const [runId] = [...runIds];
+    const run = await harness.waitForRun(runId!);
+    expect(run.rotations).toHaveLength(1);
+    expect(run.status).toBe('completed');
+  });
+
+  it('starts a new rotation after the previous one finished', async () => {
+    const first = (await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'one', mode: 'incident' } })).json() as { runId: string };
+    await harness.waitForRun(first.runId);
+    const second = (await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'two', mode: 'incident' } })).json() as { runId: string; created: boolean };
+    expect(second.created).toBe(true);
+    expect(second.runId).not.toBe(first.runId);
+    expect((await harness.waitForRun(second.runId)).status).toBe('completed');
+  });
+
   it('keeps an intact audit chain', async () => {
     const verification = await verifyAuditFile(harness.env.REKEY_AUDIT_FILE!);
     expect(verification.ok).toBe(true);
