@@ -52,7 +52,7 @@ export class Records {
 
   /**
    * Claims a credential for a rotation. Returns null when the claim succeeded, or the value of
-   * the existing claim (`runId/rotationId`) when another rotation holds the credential.
+   * the existing claim (`runId/rotationId`) when another rotation has claimed the credential.
    */
   async claim(environment: string, credentialId: string, runId: string, rotationId: string): Promise<{ runId: string; rotationId: string } | null> {
     const key = this.activeKey(environment, credentialId);

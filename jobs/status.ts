@@ -32,12 +32,15 @@ export async function describeRun(runtime: Runtime, run: RunRecord): Promise<Run
     const planned = run.plan?.find((entry) => entry.credentialId === rotation.credentialId);
     if (job === undefined) {
       const blocked = planned !== undefined && !planned.ok && !run.dryRun;
+      let outcome = 'pending';
+      if (blocked) outcome = 'failed';
+      else if (run.dryRun) outcome = 'planned';
       credentials.push({
         credentialId: rotation.credentialId,
         rotationId: rotation.rotationId,
         jobState: 'not-started',
         step: blocked ? 'inspect' : null,
-        outcome: blocked ? 'failed' : run.dryRun ? 'planned' : 'pending',
+        outcome,
         attempts: 0,
         oldKeyId: planned?.currentKeyId ?? null,
         newKeyId: null,

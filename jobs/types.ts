@@ -14,7 +14,7 @@ export const JOB = {
   revoke: 'revoke',
 } as const;
 
-/** Who asked for a run and through what. */
+/** The requester of a run: the actor and the channel the request came through. */
 export interface Requester {
   actor: string;
   /** `api`, `cli`, `schedule` or `webhook:<source>`. */

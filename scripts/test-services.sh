@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure every service the test suite talks to answers on loopback, starting the ones that
+# Makes sure every service the test suite talks to responds on loopback, starting the ones that
 # do not: Redis (6379), PostgreSQL (5432) and moto, the AWS API emulator, in a virtualenv under
 # .venv/moto. Installs the npm dependencies first when node_modules is missing or stale. Safe to
-# run again: services that already answer are left alone.
+# run again: services that already respond are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +50,7 @@ fi
 
 if ! curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; then
   log "starting moto on 127.0.0.1:$MOTO_PORT with request authentication"
-  # Zero unauthenticated requests: every call must be signed by a key moto knows. The test
+  # Zero unauthenticated requests: every call must be signed by a key that exists in moto. The test
   # setup opens a short unauthenticated window through /moto-api/reset-auth to create its admin.
   INITIAL_NO_AUTH_ACTION_COUNT=0 nohup .venv/moto/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" \
     >.rekey/moto.log 2>&1 &

@@ -1,8 +1,8 @@
 import type { SecretValue } from './secret.js';
 
 /**
- * The error catalogue. Each code is stable (never reused for another meaning), says whether a
- * retry can help, and carries the HTTP status the API layer uses when the error reaches a caller.
+ * The error catalogue. Each code is stable (never reused for another meaning), states whether
+ * a retry can help, and carries the HTTP status the API layer uses when the error reaches a caller.
  */
 export const ERROR_CATALOGUE = {
   INVALID_PARAMETERS: { retryable: false, status: 400, title: 'Invalid parameters' },

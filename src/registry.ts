@@ -14,8 +14,8 @@ export interface StoreEntry {
 }
 
 /**
- * The provider and store kinds this process knows. Instances are created on first use, so a
- * process that never rotates an AWS key never needs AWS settings.
+ * The provider and store kinds available to this process. Instances are created on first use,
+ * so a process that never rotates an AWS key never needs AWS settings.
  */
 export class Registry implements KindCatalogue {
   readonly #env: Env;

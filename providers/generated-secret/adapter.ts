@@ -13,7 +13,7 @@ function keyIdOf(secret: SecretValue): string {
  * A secret that rekey generates and that no service checks: a shared API token, a signing key,
  * a webhook secret. Its consumers read it from the stores, so rotating it means generating a new
  * value, staging it and promoting it. There is no target to apply it to, nothing to verify it
- * against and nothing to revoke at a provider; the stores keep the previous version.
+ * against and nothing to revoke at a provider. The stores keep the previous version.
  */
 export class GeneratedSecretProvider implements CredentialProvider<GeneratedSecretParams> {
   readonly kind = GENERATED_SECRET_KIND;

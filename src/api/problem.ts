@@ -44,7 +44,7 @@ function describeValidation(error: FastifyError): string {
 
 /**
  * Turns every error into a problem response. Domain errors keep their code and message (which
- * carry ids, never values); anything unexpected becomes a 500 whose detail says nothing internal.
+ * carry ids, never values); anything unexpected becomes a 500 whose detail reveals nothing internal.
  */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error.validation !== undefined) return sendProblem(reply, 400, 'INVALID_REQUEST', describeValidation(error));

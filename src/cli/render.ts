@@ -11,7 +11,7 @@ export function credentialFailed(credential: CredentialStatus): boolean {
   return credential.outcome === 'failed';
 }
 
-/** One line per credential: id, outcome or current step, old and new key ids, the error. */
+/** Formats a credential's line: id, outcome or current step, old and new key ids, the error. */
 export function formatCredential(credential: CredentialStatus): string {
   const phase = FINAL_OUTCOMES.has(credential.outcome) ? credential.outcome : `${credential.outcome} (${credential.step ?? 'queued'})`;
   const keys = `old ${credential.oldKeyId ?? '-'} -> new ${credential.newKeyId ?? '-'}`;

@@ -52,7 +52,7 @@ async function loginWithStoredPassword(url: string, stored: SecretValue): Promis
 async function main(): Promise<number> {
   mkdirSync(DEMO_DIR, { recursive: true, mode: 0o700 });
   const redis = await ensureDemoRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  console.log(redis.child === null ? `Redis: ${redis.url}` : `Redis: nothing answered at REDIS_URL, started a throwaway one at ${redis.url}`);
+  console.log(redis.child === null ? `Redis: ${redis.url}` : `Redis: nothing responded at REDIS_URL, so the demo started a throwaway one at ${redis.url}`);
 
   const token = randomBytes(24).toString('base64url');
   const env = {

@@ -35,14 +35,14 @@ export interface DemoRedis {
 }
 
 /**
- * Returns a Redis for the demo: the one at `url` when it answers, otherwise a throwaway
+ * Returns a Redis for the demo: the one at `url` when it responds, otherwise a throwaway
  * redis-server on a free loopback port that keeps nothing on disk.
  */
 export async function ensureDemoRedis(url: string): Promise<DemoRedis> {
   if (await answers(url)) return { url, child: null, stop: () => undefined };
 
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    throw new Error(`nothing answers at ${url} and redis-server is not installed: start Redis or set REDIS_URL`);
+    throw new Error(`nothing responds at ${url} and redis-server is not installed: start Redis or set REDIS_URL`);
   }
   const port = await freeLoopbackPort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
@@ -50,7 +50,7 @@ export async function ensureDemoRedis(url: string): Promise<DemoRedis> {
   for (let attempt = 0; attempt < 50 && !(await answers(throwaway)); attempt += 1) await sleep(100);
   if (!(await answers(throwaway))) {
     child.kill();
-    throw new Error(`started redis-server on port ${port}, but it did not answer within 5 s`);
+    throw new Error(`started redis-server on port ${port}, but it did not respond within 5 s`);
   }
   return { url: throwaway, child, stop: () => child.kill() };
 }

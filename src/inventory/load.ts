@@ -6,7 +6,7 @@ import { INVENTORY_SCHEMA, parseDuration, type CredentialEntry, type Environment
 /** The grace period in scheduled mode when a credential sets none. */
 export const DEFAULT_GRACE_PERIOD = '1h';
 
-/** What the loader needs to know about provider and store kinds: the schema of their parameters. */
+/** Schema lookup of provider and store kinds, by kind name. */
 export interface KindCatalogue {
   providerSchema(kind: string): Record<string, unknown> | undefined;
   storeSchema(kind: string): Record<string, unknown> | undefined;
@@ -36,7 +36,9 @@ type PathSegment = string | number;
 function formatPath(path: readonly PathSegment[]): string {
   let text = '';
   for (const segment of path) {
-    text += typeof segment === 'number' ? `[${segment}]` : text === '' ? segment : `.${segment}`;
+    if (typeof segment === 'number') text += `[${segment}]`;
+    else if (text === '') text = segment;
+    else text += `.${segment}`;
   }
   return text === '' ? '(top level)' : text;
 }

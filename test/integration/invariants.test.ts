@@ -12,7 +12,7 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { storedPassword, tryLogin } from '../support/postgres.js';
 import { aclPasswordHashes, REDIS_ADMIN_URL, tryAuth } from '../support/redis.js';
 
-/** A registry whose providers verify nothing successfully: every verify throws VERIFY_FAILED. */
+/** Builds a registry of the real providers whose verify always throws VERIFY_FAILED. */
 function registryWithFailingVerify(env: Env): Registry {
   const providers: ProviderEntry[] = PROVIDERS.map((entry) => ({
     ...entry,

@@ -14,7 +14,7 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): vo
         new Promise((_resolve, reject) => setTimeout(() => reject(new Error('timed out')), PING_TIMEOUT_MS).unref()),
       ]);
     } catch (error) {
-      return sendProblem(reply, 503, 'NOT_READY', `Redis at the configured REDIS_URL did not answer PING: ${(error as Error).message}`);
+      return sendProblem(reply, 503, 'NOT_READY', `Redis at the configured REDIS_URL did not respond to PING: ${(error as Error).message}`);
     }
     return { status: 'ready', inventory: runtime.inventory.source, environments: runtime.inventory.environments.size };
   });
