@@ -93,6 +93,14 @@ describe('when verification of every replacement fails', () => {
     expect(await tryAuth(REDIS_ADMIN_URL, environment.redis.user, environment.redis.password)).toBe('OK');
   });
 
+  it('never accumulates keys over repeated failures', async () => {
+    for (let round = 0; round < 3; round += 1) {
+      const { runId } = await rotate(harness, 'incident');
+      expect((await harness.runtime.records.getRun(runId))?.status).toBe('failed');
+      expect(await accessKeyStatuses(iam, environment.aws.userName)).toEqual({ [environment.aws.key.accessKeyId]: 'Active' });
+    }
+  });
+
   it('leaves no pending version in the file store', async () => {
     const store = createFileStore(harness.env);
     const secrets = await store.listSecrets();
