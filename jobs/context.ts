@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { AuditEvent } from '../src/audit/index.js';
 import type { RotationMode, StepContext } from '../src/contracts.js';
 import type { EngineAuditEvent, ResolvedStore, RotationTarget } from '../src/engine/rotation.js';
@@ -38,6 +39,7 @@ export function stepContext(runtime: Runtime, scope: CredentialScope, signal: Ab
     mode: scope.mode,
     logger: runtime.logger.child({ runId: scope.runId, rotationId: scope.rotationId, environment: scope.environment, credentialId: scope.credentialId }),
     signal: signal ?? new AbortController().signal,
+    keyDigest: (text: string) => createHmac('sha256', runtime.fingerprintKey).update(text, 'utf8').digest('hex'),
   };
 }
 

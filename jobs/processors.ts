@@ -119,6 +119,11 @@ function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: Rotati
     ledger: runtime.records.ledger(scope.environment, scope.credentialId),
     audit: auditFor(runtime, scope, target.provider.kind),
     fingerprint: (value: SecretValue) => value.fingerprint(runtime.fingerprintKey),
+    indexVersion: async (keyId, fingerprints) => {
+      const entry = { environment: scope.environment, credentialId: scope.credentialId, keyId };
+      await runtime.fingerprints.recordValues(entry, fingerprints);
+      if (target.provider.keyIdIsPublic === true) await runtime.fingerprints.recordKeyId(entry);
+    },
     scheduleRevoke: async (oldKeyId, delayMs) => {
       const data: RevokeJobData = { ...scope, oldKeyId };
       delete (data as Partial<RotateJobData>).state;

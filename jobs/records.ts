@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { KnownKeys } from '../src/contracts.js';
 import type { CredentialLedger } from '../src/engine/rotation.js';
+import type { FindingResult } from './findings.js';
 import type { LastRotation, RunRecord } from './types.js';
 
 /** How long an active-rotation marker lives if its rotation never clears it (a lost Redis write). */
@@ -87,6 +88,18 @@ export class Records {
   async lastRotation(environment: string, credentialId: string): Promise<LastRotation | null> {
     const text = await this.redis.hget(this.credentialKey(environment, credentialId), 'last');
     return text === null ? null : (JSON.parse(text) as LastRotation);
+  }
+
+  /** Stores a finding's outcome, keeping the newest `keep` of them. */
+  async saveFinding(finding: FindingResult, keep: number): Promise<void> {
+    const key = `${this.prefix}:findings`;
+    await this.redis.lpush(key, JSON.stringify(finding));
+    await this.redis.ltrim(key, 0, keep - 1);
+  }
+
+  async listFindings(limit: number): Promise<FindingResult[]> {
+    const items = await this.redis.lrange(`${this.prefix}:findings`, 0, limit - 1);
+    return items.map((item) => JSON.parse(item) as FindingResult);
   }
 
   ledger(environment: string, credentialId: string): CredentialLedger {

@@ -9,7 +9,8 @@ import type { Inventory } from '../src/inventory/schema.js';
 import { createLogger } from '../src/logger.js';
 import type { Registry } from '../src/registry.js';
 import { createRegistry } from '../providers/registry.js';
-import { connectRedis } from './connection.js';
+import { connectRedis, logErrorsThrottled } from './connection.js';
+import { FingerprintIndex } from './fingerprints.js';
 import { Records } from './records.js';
 
 /** Everything the API and the worker share: configuration, inventory, registry, Redis and the queue. */
@@ -21,6 +22,7 @@ export interface Runtime {
   registry: Registry;
   redis: Redis;
   records: Records;
+  fingerprints: FingerprintIndex;
   queue: Queue;
   flows: FlowProducer;
   /** Opened by the worker only: the API never writes the audit trail. */
@@ -48,11 +50,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const inventory = loadInventory(config.inventoryPath, registry);
   const fingerprintKey = loadFingerprintKey(config);
 
-  const redis = connectRedis(config.redisUrl);
-  redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const redis = connectRedis(config.redisUrl, { failFast: true });
+  logErrorsThrottled(redis, logger, 'runtime');
   const records = new Records(redis, config.redisPrefix);
   const queue = new Queue(config.queueName, { connection: redis, prefix: config.redisPrefix });
   const flows = new FlowProducer({ connection: redis, prefix: config.redisPrefix });
+  logErrorsThrottled(queue, logger, 'queue');
+  logErrorsThrottled(flows, logger, 'flow producer');
   const audit = options.withAudit ? createAuditSinkFromEnv(options.env) : null;
 
   return {
@@ -63,6 +67,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     registry,
     redis,
     records,
+    fingerprints: new FingerprintIndex(redis, config.redisPrefix, fingerprintKey),
     queue,
     flows,
     audit,

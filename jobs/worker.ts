@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import type { RotationHooks } from '../src/engine/rotation.js';
-import { connectRedis } from './connection.js';
+import { connectRedis, logErrorsThrottled } from './connection.js';
 import { createProcessor } from './processors.js';
 import type { Runtime } from './runtime.js';
 
@@ -10,7 +10,7 @@ import type { Runtime } from './runtime.js';
  */
 export function startWorker(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoundary'> = {}): Worker {
   const connection = connectRedis(runtime.config.redisUrl);
-  connection.on('error', (error: Error) => runtime.logger.warn({ err: error.message }, 'worker redis connection error'));
+  logErrorsThrottled(connection, runtime.logger, 'worker');
   const worker = new Worker(runtime.config.queueName, createProcessor(runtime, hooks), {
     connection,
     prefix: runtime.config.redisPrefix,
@@ -19,7 +19,7 @@ export function startWorker(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoun
   worker.on('failed', (job, error) => {
     runtime.logger.warn({ jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, reason: error.message }, 'job attempt failed');
   });
-  worker.on('error', (error) => runtime.logger.error({ err: error.message }, 'worker error'));
+  logErrorsThrottled(worker, runtime.logger, 'worker');
   worker.on('closed', () => connection.disconnect());
   return worker;
 }

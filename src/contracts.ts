@@ -32,6 +32,12 @@ export interface StepContext {
   mode: RotationMode;
   logger: Logger;
   signal: AbortSignal;
+  /**
+   * Computes a keyed digest (HMAC-SHA256, hex, with rekey's fingerprint key) of text derived
+   * from a secret. Providers build key ids from it, so a key id shown in a log, the API or the
+   * audit trail never lets anyone check password guesses against it offline.
+   */
+  keyDigest(text: string): string;
 }
 
 /** What rekey's own records say about a credential, from earlier rotations. */
@@ -75,6 +81,11 @@ export interface CredentialProvider<Params = Record<string, unknown>> {
   /** Names of the material fields that are secret; the other fields are stored in plain text. */
   readonly secretFields: readonly string[];
   readonly verifyPolicy: PollPolicy;
+  /**
+   * True when a key id is an identifier a scanner can report on its own (an AWS access key id),
+   * so rekey indexes the ids it sees to match leak reports that carry no secret value.
+   */
+  readonly keyIdIsPublic?: boolean;
 
   /**
    * Reads the provider's state without changing it. Throws KEY_QUOTA when no replacement can be

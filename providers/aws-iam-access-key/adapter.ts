@@ -60,6 +60,7 @@ function userNameOfArn(arn: string | undefined): string | null {
 export class AwsIamAccessKeyProvider implements CredentialProvider<AwsIamAccessKeyParams> {
   readonly kind = AWS_IAM_ACCESS_KEY_KIND;
   readonly family = 'minted' as const;
+  readonly keyIdIsPublic = true;
   readonly paramsSchema = AWS_IAM_ACCESS_KEY_PARAMS_SCHEMA;
   readonly secretFields = [SECRET_ACCESS_KEY_FIELD] as const;
   readonly verifyPolicy: PollPolicy;

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
-import type { CredentialProvider, Inspection, KnownKeys } from '../../src/contracts.js';
+import type { CredentialProvider, Inspection, KnownKeys, StepContext } from '../../src/contracts.js';
 import { SecretValue, type Material } from '../../src/secret.js';
 import { DEFAULT_SECRET_BYTES, GENERATED_SECRET_KIND } from './constants.js';
 import { GENERATED_SECRET_PARAMS_SCHEMA, type GeneratedSecretParams } from './schema.js';
 
-/** Derives a key id from a random secret: a prefix of its SHA-256, which does not reveal it. */
-function keyIdOf(secret: SecretValue): string {
-  return `sha256:${createHash('sha256').update(secret.reveal()).digest('hex').slice(0, 16)}`;
+/** Derives a key id from a secret: a prefix of its keyed digest, which reveals nothing of it. */
+function keyIdOf(secret: SecretValue, ctx: Pick<StepContext, 'keyDigest'>): string {
+  return `hmac:${ctx.keyDigest(secret.reveal()).slice(0, 16)}`;
 }
 
 /**
@@ -26,9 +25,9 @@ export class GeneratedSecretProvider implements CredentialProvider<GeneratedSecr
     return { currentKeyId: known.currentKeyId, orphanKeyIds: [] };
   }
 
-  generate(params: GeneratedSecretParams): Material {
+  generate(params: GeneratedSecretParams, ctx: StepContext): Material {
     const secret = SecretValue.generate(params.bytes ?? DEFAULT_SECRET_BYTES);
-    return { keyId: keyIdOf(secret), fields: { secret } };
+    return { keyId: keyIdOf(secret, ctx), fields: { secret } };
   }
 
   async apply(): Promise<void> {}

@@ -17,9 +17,12 @@ export function passwordHash(password: SecretValue): string {
   return createHash('sha256').update(password.reveal(), 'utf8').digest('hex');
 }
 
-/** Derives the key id of a stored password hash. */
-export function keyIdOfHash(hash: string): string {
-  return `${KEY_ID_PREFIX}${hash.slice(0, KEY_ID_HEX_DIGITS)}`;
+/**
+ * Derives the key id of a stored password hash: a keyed digest of it, because the hash itself
+ * (unsalted SHA-256, as Redis stores it) would let anyone holding the id test password guesses.
+ */
+export function keyIdOfHash(hash: string, ctx: Pick<StepContext, 'keyDigest'>): string {
+  return `${KEY_ID_PREFIX}${ctx.keyDigest(hash).slice(0, KEY_ID_HEX_DIGITS)}`;
 }
 
 /**
@@ -116,24 +119,24 @@ export class RedisAclPasswordProvider implements CredentialProvider<RedisAclPass
       throw new RekeyError('PRECONDITION_FAILED', `Redis ACL user "${user}" is disabled (off), so no password of it can be verified; enable it with ACL SETUSER ${user} on, or remove the credential from the inventory`);
     }
 
-    const keyIds = [...new Set(acl.passwords.map(keyIdOfHash))];
+    const keyIds = [...new Set(acl.passwords.map((hash) => keyIdOfHash(hash, ctx)))];
     const currentKeyId = currentKeyIdOf(user, keyIds, known);
     const unpromoted = new Set(known.unpromotedKeyIds);
     return { currentKeyId, orphanKeyIds: keyIds.filter((keyId) => unpromoted.has(keyId) && keyId !== currentKeyId) };
   }
 
-  generate(params: RedisAclPasswordParams, _ctx: StepContext): Material {
+  generate(params: RedisAclPasswordParams, ctx: StepContext): Material {
     const user = userOf(params);
     const password = SecretValue.generate(PASSWORD_BYTES);
-    return { keyId: keyIdOfHash(passwordHash(password)), fields: { username: user, password } };
+    return { keyId: keyIdOfHash(passwordHash(password), ctx), fields: { username: user, password } };
   }
 
   async apply(params: RedisAclPasswordParams, material: Material, ctx: StepContext): Promise<void> {
     ctx.signal.throwIfAborted();
     const user = userOf(params);
     const password = secretField(material, 'password');
-    if (keyIdOfHash(passwordHash(password)) !== material.keyId) {
-      throw new RekeyError('INVALID_PARAMETERS', `key id ${material.keyId} does not match the SHA-256 of the material's password`);
+    if (keyIdOfHash(passwordHash(password), ctx) !== material.keyId) {
+      throw new RekeyError('INVALID_PARAMETERS', `key id ${material.keyId} does not match the material's password`);
     }
     if (plainField(material, 'username') !== user) {
       throw new RekeyError('INVALID_PARAMETERS', `material for key ${material.keyId} belongs to user "${plainField(material, 'username')}", not "${user}"`);
@@ -177,9 +180,9 @@ export class RedisAclPasswordProvider implements CredentialProvider<RedisAclPass
 
   async confirm(params: RedisAclPasswordParams, oldKeyId: string, ctx: StepContext): Promise<boolean> {
     ctx.signal.throwIfAborted();
-    const prefix = hashPrefixOf(oldKeyId);
+    checkKeyId(oldKeyId);
     const acl = await this.#getUser(params, userOf(params), ctx);
-    return acl === null || !acl.passwords.some((hash) => hash.startsWith(prefix));
+    return acl === null || !acl.passwords.some((hash) => keyIdOfHash(hash, ctx) === oldKeyId);
   }
 
   async close(): Promise<void> {
@@ -188,25 +191,25 @@ export class RedisAclPasswordProvider implements CredentialProvider<RedisAclPass
     await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
   }
 
-  /** Removes the password whose hash starts with the key id's digits. "Already gone" is success. */
+  /** Removes the password whose key id is `keyId`. "Already gone" is success. */
   async #removePassword(params: RedisAclPasswordParams, keyId: string, step: 'discard' | 'revoke', ctx: StepContext): Promise<void> {
     ctx.signal.throwIfAborted();
     const user = userOf(params);
-    const prefix = hashPrefixOf(keyId);
+    checkKeyId(keyId);
     const acl = await this.#getUser(params, user, ctx);
     if (acl === null) {
       ctx.logger.info({ user, keyId }, `${step}: ACL user no longer exists`);
       return;
     }
 
-    const matches = [...new Set(acl.passwords.filter((hash) => hash.startsWith(prefix)))];
+    const matches = [...new Set(acl.passwords.filter((hash) => keyIdOfHash(hash, ctx) === keyId))];
     if (matches.length === 0) {
       ctx.logger.info({ user, keyId }, `${step}: password already removed`);
       return;
     }
     const [hash] = matches;
     if (hash === undefined || matches.length > 1) {
-      throw new RekeyError('PRECONDITION_FAILED', `Redis ACL user "${user}" has ${matches.length} passwords whose hash starts with ${prefix}, so key ${keyId} is ambiguous; remove the stale one with ACL SETUSER ${user} !<hash>`);
+      throw new RekeyError('PRECONDITION_FAILED', `Redis ACL user "${user}" has ${matches.length} passwords with key id ${keyId}, so the key is ambiguous; remove the stale one with ACL SETUSER ${user} !<hash>`);
     }
 
     await this.#setUser(params, user, removePasswordArguments(user, hash), `remove password ${keyId} from`, [], ctx);
@@ -373,12 +376,10 @@ function userOf(params: RedisAclPasswordParams): string {
   return user;
 }
 
-function hashPrefixOf(keyId: string): string {
-  const prefix = KEY_ID_PATTERN.exec(keyId)?.[1];
-  if (prefix === undefined) {
+function checkKeyId(keyId: string): void {
+  if (!KEY_ID_PATTERN.test(keyId)) {
     throw new RekeyError('INVALID_PARAMETERS', `invalid key id ${keyId}: a ${REDIS_ACL_PASSWORD_KIND} key id is ${KEY_ID_PREFIX} and ${KEY_ID_HEX_DIGITS} hex digits`);
   }
-  return prefix;
 }
 
 /** Creates the `redis-acl-password` provider, which reads its admin URL from `env`. */

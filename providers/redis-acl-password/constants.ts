@@ -12,7 +12,7 @@ export const PASSWORD_BYTES = 32;
  * Key ids are `sha256:` and the first 16 hex digits of the password's SHA-256, the hash that
  * ACL GETUSER lists for each password.
  */
-export const KEY_ID_PREFIX = 'sha256:';
+export const KEY_ID_PREFIX = 'acl:';
 export const KEY_ID_HEX_DIGITS = 16;
 
 export const CONNECT_TIMEOUT_MS = 10_000;

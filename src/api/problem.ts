@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CATALOGUE, isRekeyError } from '../errors.js';
+import { ERROR_CATALOGUE, isRekeyError, quoteError } from '../errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -55,6 +55,12 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
   if (status === 415) return sendProblem(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json');
   if (status >= 400 && status < 500) return sendProblem(reply, status, error.code ?? 'BAD_REQUEST', error.message);
 
-  request.log.error({ err: { type: error.name, code: error.code } }, 'request failed');
+  // ioredis gives up on a command after its retries while Redis is unreachable.
+  if (error.name === 'MaxRetriesPerRequestError' || /ECONNREFUSED|Connection is closed/.test(error.message)) {
+    request.log.error({ err: quoteError(error) }, 'redis unavailable');
+    return sendProblem(reply, 503, 'REDIS_UNAVAILABLE', 'rekey cannot reach Redis at REDIS_URL; retry when GET /readyz answers 200');
+  }
+
+  request.log.error({ err: quoteError(error) }, 'request failed');
   return sendProblem(reply, 500, 'INTERNAL', 'the request failed inside rekey; the server log has the request id');
 }

@@ -47,6 +47,11 @@ export interface RotationHooks {
   scheduleRevoke(oldKeyId: string, delayMs: number): Promise<void>;
   /** Computes the keyed fingerprint of a value. */
   fingerprint(value: SecretValue): string;
+  /**
+   * Indexes a credential version so a scanner's report of it can be matched later: the
+   * fingerprints of its secret fields, and its key id when the provider's key ids are public.
+   */
+  indexVersion?(keyId: string, fingerprints: Record<string, string>): Promise<void>;
   /** Called after each recorded step boundary; crash tests throw here. */
   atBoundary?(point: BoundaryPoint): Promise<void> | void;
 }
@@ -116,6 +121,9 @@ class RotationRun {
       await this.hooks.ledger.forget(orphanKeyId);
     }
 
+    if (inspection.currentKeyId !== null && this.provider.keyIdIsPublic === true) {
+      await this.hooks.indexVersion?.(inspection.currentKeyId, {});
+    }
     this.state.oldKeyId = inspection.currentKeyId;
     this.state.inspected = true;
     await this.save('inspected');
@@ -184,6 +192,9 @@ class RotationRun {
     for (const [name, value] of Object.entries(material.fields)) {
       if (value instanceof SecretValue) fingerprints[name] = this.hooks.fingerprint(value);
     }
+
+    // Indexed before any store holds the value, so a leak of it can always be matched.
+    await this.hooks.indexVersion?.(material.keyId, fingerprints);
 
     const document = renderMaterial(material);
     try {

@@ -41,7 +41,7 @@ describe('rotation flow through the queue', () => {
     expect(status.credentials).toHaveLength(1);
     expect(status.credentials[0]).toMatchObject({ credentialId: 'webhook-secret', jobState: 'completed', outcome: 'rotated', oldKeyId: null, step: 'promote' });
     const newKeyId = status.credentials[0].newKeyId as string;
-    expect(newKeyId).toMatch(/^sha256:[0-9a-f]{16}$/);
+    expect(newKeyId).toMatch(/^hmac:[0-9a-f]{16}$/);
 
     const store = createFileStore(harness.env);
     const metadata = await store.describe({ path: 'demo/webhook-secret' }, stepContext());

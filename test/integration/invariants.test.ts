@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -196,6 +197,10 @@ describe('when secrets pass through a rotation', () => {
     canaries.push({ name: 'old postgres password', value: environment.postgres.password });
     canaries.push({ name: 'old redis password', value: environment.redis.password });
     canaries.push({ name: 'old aws secret', value: environment.aws.key.secretAccessKey });
+    // An unkeyed hash prefix of a password would let anyone test guesses against it offline.
+    for (const canary of [...canaries]) {
+      canaries.push({ name: `SHA-256 prefix of ${canary.name}`, value: createHash('sha256').update(canary.value).digest('hex').slice(0, 16) });
+    }
   }, 120_000);
 
   afterAll(async () => {
@@ -205,6 +210,7 @@ describe('when secrets pass through a rotation', () => {
   });
 
   it('finds the three new secrets in the store', () => {
+    expect(canaries).toHaveLength(12);
     expect(canaries.map((canary) => canary.name).slice(0, 3)).toEqual(['ci/deployer-aws.secretAccessKey', 'ci/app-db.password', 'ci/app-cache.password']);
   });
 

@@ -12,6 +12,7 @@ import {
   POSTGRES_ADMIN_URL, POSTGRES_HOST, POSTGRES_PORT, createRole, dropRole, ensurePasswordLogin, storedPassword, tryLogin,
   uniqueRoleName, withAdmin,
 } from '../support/postgres.js';
+import { testKeyDigest } from '../support/context.js';
 
 const ENV = { REKEY_POSTGRES_URL: POSTGRES_ADMIN_URL };
 const NOTHING_KNOWN: KnownKeys = { currentKeyId: null, unpromotedKeyIds: [] };
@@ -19,7 +20,7 @@ const NOTHING_KNOWN: KnownKeys = { currentKeyId: null, unpromotedKeyIds: [] };
 function context(rotationId = `rot-${randomBytes(4).toString('hex')}`): StepContext {
   return {
     runId: 'run-1', rotationId, environment: 'test', credentialId: 'db-app', mode: 'scheduled',
-    logger: silentLogger(), signal: new AbortController().signal,
+    logger: silentLogger(), signal: new AbortController().signal, keyDigest: testKeyDigest,
   };
 }
 

@@ -13,6 +13,7 @@ import {
 import {
   AclFileRedis, REDIS_ADMIN_URL, aclPasswordHashes, createAclUser, deleteAclUser, tryAuth, uniqueUserName,
 } from '../support/redis.js';
+import { testKeyDigest } from '../support/context.js';
 
 const ENV = { REKEY_REDIS_ACL_URL: REDIS_ADMIN_URL };
 const NOTHING_KNOWN: KnownKeys = { currentKeyId: null, unpromotedKeyIds: [] };
@@ -20,7 +21,7 @@ const NOTHING_KNOWN: KnownKeys = { currentKeyId: null, unpromotedKeyIds: [] };
 function context(): StepContext {
   return {
     runId: 'run-1', rotationId: `rot-${randomBytes(4).toString('hex')}`, environment: 'test', credentialId: 'cache-app',
-    mode: 'scheduled', logger: silentLogger(), signal: new AbortController().signal,
+    mode: 'scheduled', logger: silentLogger(), signal: new AbortController().signal, keyDigest: testKeyDigest,
   };
 }
 
@@ -29,7 +30,7 @@ function sha256(text: string): string {
 }
 
 function keyIdOf(password: string): string {
-  return `sha256:${sha256(password).slice(0, 16)}`;
+  return `acl:${testKeyDigest(sha256(password)).slice(0, 16)}`;
 }
 
 function passwordOf(material: Material): string {
@@ -87,7 +88,7 @@ describe('ACL SETUSER arguments', () => {
   });
 
   it('key id matches ACL GETUSER hash', () => {
-    expect(keyIdOfHash(sha256('pw'))).toBe(keyIdOf('pw'));
+    expect(keyIdOfHash(sha256('pw'), context())).toBe(keyIdOf('pw'));
   });
 });
 

@@ -13,6 +13,7 @@ import type { CredentialProvider, StepContext } from '../../src/contracts.js';
 import { isRekeyError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Material } from '../../src/secret.js';
+import { testKeyDigest } from './context.js';
 import { MOTO_REGION, MOTO_URL, motoAdmin, type AwsKeyPair } from './moto.js';
 
 /** Returns `prefix` with a random suffix, so that tests sharing one moto never meet. */
@@ -30,6 +31,7 @@ export function stepContext(overrides: Partial<StepContext> = {}): StepContext {
     mode: 'scheduled',
     logger: silentLogger(),
     signal: new AbortController().signal,
+    keyDigest: testKeyDigest,
     ...overrides,
   };
 }

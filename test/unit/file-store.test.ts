@@ -11,6 +11,7 @@ import { createFileStore, type FileStore } from '../../providers/file-store/inde
 import type { Env, StagedVersion, StepContext } from '../../src/contracts.js';
 import { silentLogger } from '../../src/logger.js';
 import { SecretValue } from '../../src/secret.js';
+import { testKeyDigest } from '../support/context.js';
 
 const REPOSITORY_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -51,6 +52,7 @@ function stepContext(): StepContext {
     mode: 'scheduled',
     logger: silentLogger(),
     signal: new AbortController().signal,
+    keyDigest: testKeyDigest,
   };
 }
 

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { RekeyError } from '../src/errors.js';
+import type { SecretValue } from '../src/secret.js';
+import type { IndexEntry } from './fingerprints.js';
+import type { Runtime } from './runtime.js';
+import { submitRotation } from './submit.js';
+
+/** A leak report from a scanner, reduced to what matching needs. */
+export interface Finding {
+  /** `github`, `gitguardian` or `trufflehog`. */
+  source: string;
+  /** Where the scanner saw the leak, for people: a repository and alert number, a file. */
+  reference: string;
+  /** When the scanner saw the leak (ISO 8601); the time of receipt when it does not say. */
+  observedAt: string;
+  /** Reported values and identifiers: each is looked up in the fingerprint index. */
+  candidates: SecretValue[];
+}
+
+export type FindingStatus = 'unmatched' | 'rotation-started' | 'joined' | 'already-rotated' | 'not-in-inventory';
+
+/** What rekey did with a finding. It names the credential and key id, never the value. */
+export interface FindingResult {
+  findingId: string;
+  source: string;
+  reference: string;
+  matched: boolean;
+  status: FindingStatus;
+  environment: string | null;
+  credentialId: string | null;
+  keyId: string | null;
+  runId: string | null;
+  receivedAt: string;
+}
+
+/** How many finding records rekey keeps for GET /v1/findings. */
+const KEPT_FINDINGS = 10_000;
+
+async function matchCandidates(runtime: Runtime, candidates: readonly SecretValue[]): Promise<IndexEntry | null> {
+  for (const candidate of candidates) {
+    const entry = await runtime.fingerprints.lookup(candidate);
+    if (entry !== null) return entry;
+  }
+  return null;
+}
+
+/**
+ * Matches a finding to a credential and acts on it: a leak of the current version starts an
+ * incident rotation (or joins the one in progress), a leak of a version that was already
+ * replaced is recorded as already rotated, and a value rekey does not know is recorded as
+ * unmatched. Every outcome is stored, so GET /v1/findings shows it.
+ */
+export async function handleFinding(runtime: Runtime, finding: Finding, actor: string): Promise<FindingResult> {
+  const entry = await matchCandidates(runtime, finding.candidates);
+  const result: FindingResult = {
+    findingId: randomUUID(),
+    source: finding.source,
+    reference: finding.reference,
+    matched: entry !== null,
+    status: 'unmatched',
+    environment: entry?.environment ?? null,
+    credentialId: entry?.credentialId ?? null,
+    keyId: entry?.keyId ?? null,
+    runId: null,
+    receivedAt: new Date().toISOString(),
+  };
+
+  if (entry !== null) Object.assign(result, await actOnMatch(runtime, finding, entry, actor));
+  await runtime.records.saveFinding(result, KEPT_FINDINGS);
+  runtime.logger.info({ findingId: result.findingId, source: result.source, status: result.status, environment: result.environment, credentialId: result.credentialId, keyId: result.keyId, runId: result.runId }, 'finding recorded');
+  return result;
+}
+
+async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry, actor: string): Promise<Pick<FindingResult, 'status' | 'runId'>> {
+  const environment = runtime.inventory.environments.get(entry.environment);
+  if (environment?.credentials.some((credential) => credential.id === entry.credentialId) !== true) {
+    return { status: 'not-in-inventory', runId: null };
+  }
+
+  const active = await runtime.records.activeRotation(entry.environment, entry.credentialId);
+  if (active !== null) return { status: 'joined', runId: active.runId };
+
+  // The leaked version is current when rekey promoted it last, or when rekey never rotated the
+  // credential and saw the key id as the one in use.
+  const known = await runtime.records.ledger(entry.environment, entry.credentialId).known();
+  const current = entry.keyId === known.currentKeyId || (known.currentKeyId === null && entry.field === null);
+  if (!current) return { status: 'already-rotated', runId: null };
+
+  const submitted = await submitRotation(runtime, {
+    environment: entry.environment,
+    mode: 'incident',
+    reason: `${finding.source} reported a leak of key ${entry.keyId} (${finding.reference})`,
+    credentialIds: [entry.credentialId],
+    dryRun: false,
+    actor,
+    trigger: `webhook:${finding.source}`,
+  });
+  const joined = submitted.credentials[0]?.joined === true;
+  return { status: joined ? 'joined' : 'rotation-started', runId: submitted.runId };
+}
+
+/** How long a delivery id is remembered: longer than any sender's retry window (GitHub redelivers by hand, days later). */
+const DELIVERY_TTL_SECONDS = 7 * 24 * 3600;
+/** How long a repeated delivery waits for the first one's result before it asks the sender to retry. */
+const DUPLICATE_WAIT_MS = 10_000;
+const PENDING = 'pending';
+
+/**
+ * Runs `work` once per delivery id. The first request claims the id atomically and stores its
+ * result; a repeat, even one that arrives while the first is still working, waits for that
+ * result and returns it, so every reply names the same run.
+ */
+export async function oncePerDelivery<T>(runtime: Runtime, source: string, deliveryId: string, work: () => Promise<T>): Promise<{ result: T; duplicate: boolean }> {
+  const key = `${runtime.config.redisPrefix}:delivery:${source}:${deliveryId}`;
+  const claimed = await runtime.redis.set(key, PENDING, 'EX', DELIVERY_TTL_SECONDS, 'NX');
+  if (claimed === 'OK') {
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      // Nothing was done for this delivery: forget it so the sender's retry is processed.
+      await runtime.redis.del(key);
+      throw error;
+    }
+    await runtime.redis.set(key, JSON.stringify(result), 'EX', DELIVERY_TTL_SECONDS);
+    return { result, duplicate: false };
+  }
+
+  const deadline = Date.now() + DUPLICATE_WAIT_MS;
+  for (;;) {
+    const stored = await runtime.redis.get(key);
+    if (stored !== null && stored !== PENDING) return { result: JSON.parse(stored) as T, duplicate: true };
+    if (stored === null) return oncePerDelivery(runtime, source, deliveryId, work);
+    if (Date.now() > deadline) {
+      throw new RekeyError('UNAVAILABLE', `delivery ${deliveryId} from ${source} is still being processed; retry later`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
