@@ -1,3 +1,4 @@
+import type { Inspection } from '../src/contracts.js';
 import { summarizeError, type ErrorSummary } from '../src/errors.js';
 import { auditFor, findCredential, resolveTarget, stepContext, type CredentialScope } from './context.js';
 import type { Runtime } from './runtime.js';
@@ -16,7 +17,7 @@ export async function preflightCredential(runtime: Runtime, scope: CredentialSco
     const ctx = stepContext(runtime, scope, undefined);
     const audit = auditFor(runtime, scope, entry.kind);
 
-    let inspection: { currentKeyId: string | null; orphanKeyIds: string[] } = { currentKeyId: null, orphanKeyIds: [] };
+    let inspection: Inspection = { currentKeyId: null, orphanKeyIds: [] };
     let error: ErrorSummary | null = null;
     try {
       const known = await runtime.records.ledger(scope.environment, scope.credentialId).known();
@@ -44,8 +45,11 @@ export async function preflightCredential(runtime: Runtime, scope: CredentialSco
       detail: { preflight: true, orphans: inspection.orphanKeyIds.length, failedStores: failedStores === '' ? null : failedStores },
       ...(error === null ? {} : { error }),
     });
-    return { credentialId: scope.credentialId, kind, ok, currentKeyId: inspection.currentKeyId, orphanKeyIds: inspection.orphanKeyIds, stores, error };
+    return {
+      credentialId: scope.credentialId, kind, ok, currentKeyId: inspection.currentKeyId, orphanKeyIds: inspection.orphanKeyIds,
+      otherKeyIds: inspection.otherKeyIds ?? [], stores, error,
+    };
   } catch (caught) {
-    return { credentialId: scope.credentialId, kind, ok: false, currentKeyId: null, orphanKeyIds: [], stores: [], error: summarizeError(caught) };
+    return { credentialId: scope.credentialId, kind, ok: false, currentKeyId: null, orphanKeyIds: [], otherKeyIds: [], stores: [], error: summarizeError(caught) };
   }
 }

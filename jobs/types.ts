@@ -55,6 +55,8 @@ export interface PlanEntry {
   currentKeyId: string | null;
   /** Keys of earlier, unfinished attempts that the rotation will remove first. */
   orphanKeyIds: string[];
+  /** Further keys of the principal: incident mode revokes them, scheduled mode leaves them. */
+  otherKeyIds: string[];
   stores: Array<{ kind: string; ok: boolean; error: ErrorSummary | null }>;
   error: ErrorSummary | null;
 }

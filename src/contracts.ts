@@ -56,6 +56,12 @@ export interface Inspection {
    * mints. A provider lists only keys from `known.unpromotedKeyIds`, never a key rekey did not mint.
    */
   orphanKeyIds: string[];
+  /**
+   * Other keys that also let the principal in: a password waiting for its scheduled revoke, one
+   * added by hand. Incident mode revokes them with the old key, because a compromise exposes every
+   * key of the principal; scheduled mode leaves them and reports them.
+   */
+  otherKeyIds?: string[];
 }
 
 /** Bounds of the verify and confirm polling loops. */

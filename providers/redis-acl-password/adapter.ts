@@ -122,7 +122,9 @@ export class RedisAclPasswordProvider implements CredentialProvider<RedisAclPass
     const keyIds = [...new Set(acl.passwords.map((hash) => keyIdOfHash(hash, ctx)))];
     const currentKeyId = currentKeyIdOf(user, keyIds, known);
     const unpromoted = new Set(known.unpromotedKeyIds);
-    return { currentKeyId, orphanKeyIds: keyIds.filter((keyId) => unpromoted.has(keyId) && keyId !== currentKeyId) };
+    const orphanKeyIds = keyIds.filter((keyId) => unpromoted.has(keyId) && keyId !== currentKeyId);
+    const otherKeyIds = keyIds.filter((keyId) => keyId !== currentKeyId && !orphanKeyIds.includes(keyId));
+    return { currentKeyId, orphanKeyIds, otherKeyIds };
   }
 
   generate(params: RedisAclPasswordParams, ctx: StepContext): Material {

@@ -125,6 +125,12 @@ class RotationRun {
       await this.hooks.indexVersion?.(inspection.currentKeyId, {});
     }
     this.state.oldKeyId = inspection.currentKeyId;
+    this.state.otherKeyIds = inspection.otherKeyIds ?? [];
+    if (this.state.otherKeyIds.length > 0) {
+      this.ctx.logger.warn({ otherKeyIds: this.state.otherKeyIds, mode: this.ctx.mode }, this.ctx.mode === 'incident'
+        ? 'the principal has further keys; incident mode revokes them with the old one'
+        : 'the principal has further keys that this scheduled rotation leaves in place');
+    }
     this.state.inspected = true;
     await this.save('inspected');
   }
@@ -256,6 +262,7 @@ class RotationRun {
   private async retireOld(): Promise<void> {
     const state = this.state;
     const oldKeyId = state.oldKeyId;
+    if (this.ctx.mode === 'incident') await this.revokeOtherKeys();
     if (oldKeyId === null || oldKeyId === state.newKeyId || state.revoked) {
       state.outcome = 'rotated';
       await this.hooks.persist(state);
@@ -291,6 +298,18 @@ class RotationRun {
     await this.confirmRevoked(oldKeyId);
     state.outcome = 'rotated';
     await this.hooks.persist(state);
+  }
+
+  /** Revokes the principal's further keys, one by one, recording each as done. */
+  private async revokeOtherKeys(): Promise<void> {
+    while (this.state.otherKeyIds.length > 0) {
+      const keyId = this.state.otherKeyIds[0]!;
+      if (keyId !== this.state.newKeyId) {
+        await this.step('revoke', () => this.provider.revoke(this.target.params, keyId, this.ctx), { oldKeyId: keyId, detail: { reason: 'further key of the principal' } });
+      }
+      this.state.otherKeyIds = this.state.otherKeyIds.slice(1);
+      await this.hooks.persist(this.state);
+    }
   }
 
   private async revokeWithRetries(oldKeyId: string): Promise<void> {

@@ -20,6 +20,8 @@ export interface RotationState {
   outcome: RotationOutcome;
   inspected: boolean;
   oldKeyId: string | null;
+  /** Further keys of the principal besides the old one; incident mode revokes them too. */
+  otherKeyIds: string[];
   newKeyId: string | null;
   /**
    * The idempotency token of the current replacement in the stores. A replacement that is thrown
@@ -47,6 +49,7 @@ export function initialRotationState(): RotationState {
     outcome: 'pending',
     inspected: false,
     oldKeyId: null,
+    otherKeyIds: [],
     newKeyId: null,
     stageId: null,
     stageGeneration: 0,
