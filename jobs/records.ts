@@ -4,6 +4,9 @@ import type { CredentialLedger } from '../src/engine/rotation.js';
 import type { FindingResult } from './findings.js';
 import type { LastRotation, RunRecord } from './types.js';
 
+/** How long a run record is kept, like the jobs of the run (30 days). */
+const RUN_TTL_SECONDS = 30 * 24 * 3600;
+
 /** How long an active-rotation marker lives if its rotation never clears it (a lost Redis write). */
 const ACTIVE_MARKER_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -31,7 +34,7 @@ export class Records {
   }
 
   async saveRun(run: RunRecord): Promise<void> {
-    await this.redis.set(this.runKey(run.runId), JSON.stringify(run));
+    await this.redis.set(this.runKey(run.runId), JSON.stringify(run), 'EX', RUN_TTL_SECONDS);
   }
 
   async getRun(runId: string): Promise<RunRecord | null> {

@@ -18,8 +18,8 @@ const DEMO_USER = 'rekey-demo-app';
 
 /**
  * Creates the demo's Redis ACL user with a first password if it does not exist yet. The user
- * may only touch keys under `rekey-demo:`. The first password is never printed or kept: the
- * rotation replaces it.
+ * may only touch keys under `demo-app:`, away from the queue and run records under `rekey-demo:`.
+ * The first password is never printed or kept: the rotation replaces it.
  */
 async function ensureDemoUser(url: string): Promise<void> {
   const admin = new Redis(url, { maxRetriesPerRequest: 1 });
@@ -27,7 +27,7 @@ async function ensureDemoUser(url: string): Promise<void> {
     const existing = await admin.call('ACL', 'GETUSER', DEMO_USER);
     if (existing !== null) return;
     const first = SecretValue.generate();
-    await admin.call('ACL', 'SETUSER', DEMO_USER, 'on', `>${first.reveal()}`, '~rekey-demo:*', '+@read', '+@write', '+@connection');
+    await admin.call('ACL', 'SETUSER', DEMO_USER, 'on', `>${first.reveal()}`, '~demo-app:*', '+@read', '+@write', '+@connection');
     first.wipe();
   } finally {
     admin.disconnect();
@@ -40,7 +40,7 @@ async function loginWithStoredPassword(url: string, stored: SecretValue): Promis
   const client = new Redis(url, { username, password, maxRetriesPerRequest: 1, lazyConnect: true, enableReadyCheck: false });
   try {
     await client.connect();
-    await client.set('rekey-demo:last-login', new Date().toISOString());
+    await client.set('demo-app:last-login', new Date().toISOString());
     return 'logged in with the stored password';
   } catch (error) {
     return `login failed: ${(error as Error).message}`;

@@ -327,6 +327,7 @@ class RotationRun {
   }
 
   private async confirmRevoked(oldKeyId: string): Promise<void> {
+    this.state.step = 'confirm';
     this.state.confirmed = await confirmRevocation(this.target, oldKeyId, this.ctx, this.hooks);
     await this.hooks.persist(this.state);
   }

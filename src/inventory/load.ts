@@ -79,6 +79,9 @@ function describeAjvError(error: ErrorObject): { path: PathSegment[]; message: s
   if (error.keyword === 'required') {
     return { path: [...path, String(params.missingProperty)], message: 'missing required key' };
   }
+  if (error.keyword === 'pattern' && path.at(-1) === 'gracePeriod') {
+    return { path, message: 'invalid duration: use whole seconds or a number with s, m, h or d, such as 90, 90s, 15m, 2h or 7d' };
+  }
   if (error.keyword === 'propertyNames') {
     return { path: [...path, String(params.propertyName)], message: 'invalid name: use lower-case letters, digits, ".", "_" and "-"' };
   }
@@ -139,7 +142,7 @@ interface RawCredential {
   id: string;
   kind: string;
   description?: string;
-  params: Record<string, unknown>;
+  params?: Record<string, unknown>;
   gracePeriod?: string;
   stores: Array<Record<string, unknown> & { store: string }>;
 }
@@ -157,7 +160,7 @@ function checkCredential(
     report([...base, 'kind'], `unknown credential kind "${credential.kind}"`);
     valid = false;
   } else {
-    valid = checkAgainst(ajv, providerSchema, credential.params, [...base, 'params'], report) && valid;
+    valid = checkAgainst(ajv, providerSchema, credential.params ?? {}, [...base, 'params'], report) && valid;
   }
 
   const stores = credential.stores.map((target, index) => {
@@ -178,7 +181,7 @@ function checkCredential(
     id: credential.id,
     kind: credential.kind,
     description: credential.description,
-    params: credential.params,
+    params: credential.params ?? {},
     gracePeriodMs: parseDuration(credential.gracePeriod ?? DEFAULT_GRACE_PERIOD),
     stores,
   };

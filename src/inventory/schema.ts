@@ -29,7 +29,7 @@ export const INVENTORY_SCHEMA = {
             items: {
               type: 'object',
               additionalProperties: false,
-              required: ['id', 'kind', 'params', 'stores'],
+              required: ['id', 'kind', 'stores'],
               properties: {
                 id: { type: 'string', pattern: ID_PATTERN },
                 kind: { type: 'string', minLength: 1 },

@@ -106,6 +106,28 @@ describe('rekey CLI against rekey serve', () => {
     expect(await tryAuth(REDIS_ADMIN_URL, environment.redis.user, environment.redis.password)).toBe('WRONGPASS');
   });
 
+  it('lists the file store without values', () => {
+    const result = rekey(['store', 'list', '--json'], env);
+    expect(result.status).toBe(0);
+    const secrets = JSON.parse(result.stdout) as Array<{ path: string; currentKeyId: string | null; version: number }>;
+    expect(secrets.map((secret) => [secret.path, secret.version])).toEqual([['ci/app-cache', 1], ['ci/app-db', 1], ['ci/deployer-aws', 1]]);
+    expect(result.stdout).not.toContain('password');
+  });
+
+  it('prints a stored value that logs in', async () => {
+    const result = rekey(['store', 'get', 'ci/app-db'], env);
+    expect(result.status).toBe(0);
+    const value = JSON.parse(result.stdout) as { username: string; password: string };
+    expect(value.username).toBe(environment.postgres.role);
+    expect(await tryLogin(environment.postgres.role, value.password)).toBe('ok');
+  });
+
+  it('reports a missing store path with exit code 1', () => {
+    const result = rekey(['store', 'get', 'ci/nothing'], env);
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe('no current value at "ci/nothing" in the file store; rekey store list shows the paths');
+  });
+
   it('prints a dry run plan without changing anything', () => {
     const result = rekey(['rotate', 'ci', '--dry-run', '--credential', 'app-cache', '--json'], env);
     expect(result.status).toBe(0);
@@ -118,7 +140,7 @@ describe('rekey CLI against rekey serve', () => {
   it('reports an unknown environment with exit code 1', () => {
     const result = rekey(['rotate', 'nowhere'], env);
     expect(result.status).toBe(1);
-    expect(result.stderr.trim()).toBe('rekey API error 404 ENVIRONMENT_NOT_FOUND: environment "nowhere" is not in the inventory');
+    expect(result.stderr.trim()).toBe('rekey API error 404 ENVIRONMENT_NOT_FOUND: environment "nowhere" is not in the inventory; known environments: ci');
   });
 
   describe('when the audit trail is verified', () => {
@@ -135,7 +157,11 @@ describe('rekey CLI against rekey serve', () => {
       const records = readFileSync(copy, 'utf8').trimEnd().split('\n').length;
       const result = rekey(['audit', 'verify', '--file', copy], env);
       expect(result.status).toBe(0);
-      expect(result.stdout.trim()).toBe(`audit trail ${copy}: ${records} records, chain intact`);
+      const lastLine = JSON.parse(readFileSync(copy, 'utf8').trimEnd().split('\n').at(-1)!) as { seq: number; hash: string };
+      expect(result.stdout.trim().split('\n')).toEqual([
+        `audit trail ${copy}: ${records} records, chain intact`,
+        `last record: seq ${lastLine.seq}, hash ${lastLine.hash}`,
+      ]);
     });
 
     it('detects an edited record', () => {

@@ -21,6 +21,22 @@ export interface AwsKeyPair {
  * itself and every later request must be signed by a key that exists.
  */
 export async function bootstrapMotoAdmin(): Promise<AwsKeyPair> {
+  // Another client of the same moto can use up the window; try again a few times.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await createMotoAdmin();
+    } catch (error) {
+      if (attempt >= BOOTSTRAP_ATTEMPTS) {
+        throw new Error(`could not create the moto admin at ${MOTO_URL} after ${attempt} attempts: ${(error as Error).name}: ${(error as Error).message}`, { cause: error });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+const BOOTSTRAP_ATTEMPTS = 5;
+
+async function createMotoAdmin(): Promise<AwsKeyPair> {
   const opened = await fetch(`${MOTO_URL}/moto-api/reset-auth`, { method: 'POST', body: '3' });
   if (!opened.ok) throw new Error(`moto at ${MOTO_URL} rejected reset-auth with HTTP ${opened.status}`);
 
@@ -29,6 +45,8 @@ export async function bootstrapMotoAdmin(): Promise<AwsKeyPair> {
     endpoint: MOTO_URL,
     region: MOTO_REGION,
     credentials: { accessKeyId: 'AKIABOOTSTRAP0000000', secretAccessKey: 'bootstrap' },
+    // An SDK retry would spend one of the three unauthenticated requests.
+    maxAttempts: 1,
   });
   const userName = `rekey-admin-${Date.now()}`;
   await iam.send(new CreateUserCommand({ UserName: userName }));

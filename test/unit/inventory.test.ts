@@ -80,6 +80,20 @@ environments:
     ]);
   });
 
+  it('explains an invalid grace period', () => {
+    expect(problemsOf(`environments:
+  prod:
+    credentials:
+      - id: token
+        kind: aws-iam-access-key
+        params: { userName: deployer }
+        gracePeriod: 1w
+        stores: [{ store: file, path: prod/token }]
+`)).toEqual([
+      'inventory.yaml:7: environments.prod.credentials[0].gracePeriod: invalid duration: use whole seconds or a number with s, m, h or d, such as 90, 90s, 15m, 2h or 7d',
+    ]);
+  });
+
   it('reports a YAML syntax error with its line', () => {
     const problems = problemsOf('environments:\n  prod:\n    credentials: [\n');
     expect(problems).toHaveLength(1);

@@ -29,7 +29,7 @@ export function registerEnvironmentRoutes(app: FastifyInstance, runtime: Runtime
 
   app.get<{ Params: { environment: string } }>('/v1/environments/:environment', async (request, reply) => {
     const environment = runtime.inventory.environments.get(request.params.environment);
-    if (environment === undefined) return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${request.params.environment}" is not in the inventory`);
+    if (environment === undefined) return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${request.params.environment}" is not in the inventory; known environments: ${[...runtime.inventory.environments.keys()].join(', ')}`);
     return describeEnvironment(runtime, environment);
   });
 }

@@ -39,7 +39,7 @@ export function registerRotationRoutes(app: FastifyInstance, runtime: Runtime): 
   }, async (request, reply) => {
     const { environment } = request.params;
     if (!runtime.inventory.environments.has(environment)) {
-      return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory`);
+      return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory; known environments: ${[...runtime.inventory.environments.keys()].join(', ')}`);
     }
     const userAgent = request.headers['user-agent'] ?? '';
     const submitted = await submitRotation(runtime, {
