@@ -99,7 +99,7 @@ describe('when a rotation succeeds', () => {
     const params = { user };
     const ctx = context();
     const before = await provider.inspect(params, NOTHING_KNOWN, ctx);
-    expect(before).toEqual({ currentKeyId: keyIdOf('old-password-1'), orphanKeyIds: [] });
+    expect(before).toEqual({ currentKeyId: keyIdOf('old-password-1'), orphanKeyIds: [], otherKeyIds: [] });
 
     const material = provider.generate(params, ctx);
     await provider.apply(params, material, ctx);
@@ -114,7 +114,7 @@ describe('when a rotation succeeds', () => {
     expect(await provider.confirm(params, keyIdOf('old-password-1'), ctx)).toBe(true);
 
     const known: KnownKeys = { currentKeyId: material.keyId, unpromotedKeyIds: [] };
-    expect(await provider.inspect(params, known, ctx)).toEqual({ currentKeyId: material.keyId, orphanKeyIds: [] });
+    expect(await provider.inspect(params, known, ctx)).toEqual({ currentKeyId: material.keyId, orphanKeyIds: [], otherKeyIds: [] });
   });
 
   it('keeps a connected client working', async () => {
@@ -226,7 +226,7 @@ describe('inspect', () => {
     const user = await aclUser([]);
     const provider = newProvider();
 
-    expect(await provider.inspect({ user }, NOTHING_KNOWN, context())).toEqual({ currentKeyId: null, orphanKeyIds: [] });
+    expect(await provider.inspect({ user }, NOTHING_KNOWN, context())).toEqual({ currentKeyId: null, orphanKeyIds: [], otherKeyIds: [] });
   });
 
   it('lists unpromoted passwords as orphans', async () => {
@@ -239,7 +239,9 @@ describe('inspect', () => {
 
     const inspection = await provider.inspect({ user }, known, context());
 
-    expect(inspection).toEqual({ currentKeyId: keyIdOf('current-password'), orphanKeyIds: [keyIdOf('orphan-password')] });
+    expect(inspection).toEqual({
+      currentKeyId: keyIdOf('current-password'), orphanKeyIds: [keyIdOf('orphan-password')], otherKeyIds: [keyIdOf('foreign-password')],
+    });
   });
 
   it('skips unpromoted keys for current', async () => {
@@ -249,7 +251,7 @@ describe('inspect', () => {
 
     const inspection = await provider.inspect({ user }, known, context());
 
-    expect(inspection).toEqual({ currentKeyId: keyIdOf('first-password'), orphanKeyIds: [keyIdOf('orphan-password')] });
+    expect(inspection).toEqual({ currentKeyId: keyIdOf('first-password'), orphanKeyIds: [keyIdOf('orphan-password')], otherKeyIds: [] });
   });
 
   it('rejects several passwords of unknown standing', async () => {
