@@ -110,9 +110,15 @@ const PENDING = 'pending';
  * result; a repeat, even one that arrives while the first is still working, waits for that
  * result and returns it, so every reply names the same run.
  */
-export async function oncePerDelivery<T>(runtime: Runtime, source: string, deliveryId: string, work: () => Promise<T>): Promise<{ result: T; duplicate: boolean }> {
+export async function oncePerDelivery<T>(
+  runtime: Runtime,
+  source: string,
+  deliveryId: string,
+  work: () => Promise<T>,
+  ttlSeconds: number = DELIVERY_TTL_SECONDS,
+): Promise<{ result: T; duplicate: boolean }> {
   const key = `${runtime.config.redisPrefix}:delivery:${source}:${deliveryId}`;
-  const claimed = await runtime.redis.set(key, PENDING, 'EX', DELIVERY_TTL_SECONDS, 'NX');
+  const claimed = await runtime.redis.set(key, PENDING, 'EX', ttlSeconds, 'NX');
   if (claimed === 'OK') {
     let result: T;
     try {
@@ -122,7 +128,7 @@ export async function oncePerDelivery<T>(runtime: Runtime, source: string, deliv
       await runtime.redis.del(key);
       throw error;
     }
-    await runtime.redis.set(key, JSON.stringify(result), 'EX', DELIVERY_TTL_SECONDS);
+    await runtime.redis.set(key, JSON.stringify(result), 'EX', ttlSeconds);
     return { result, duplicate: false };
   }
 
@@ -130,7 +136,7 @@ export async function oncePerDelivery<T>(runtime: Runtime, source: string, deliv
   for (;;) {
     const stored = await runtime.redis.get(key);
     if (stored !== null && stored !== PENDING) return { result: JSON.parse(stored) as T, duplicate: true };
-    if (stored === null) return oncePerDelivery(runtime, source, deliveryId, work);
+    if (stored === null) return oncePerDelivery(runtime, source, deliveryId, work, ttlSeconds);
     if (Date.now() > deadline) {
       throw new RekeyError('UNAVAILABLE', `delivery ${deliveryId} from ${source} is still being processed; retry later`);
     }

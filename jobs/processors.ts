@@ -54,7 +54,7 @@ async function processPlan(runtime: Runtime, job: Job<PlanJobData>): Promise<Pla
   const run = await runtime.records.getRun(job.data.runId);
   if (run === null) throw new UnrecoverableError(`run ${job.data.runId} not found`);
   if (job.attemptsMade === 0) {
-    await auditRun(runtime, run, 'requested', { mode: run.mode, dryRun: run.dryRun, reason: run.reason, credentials: run.rotations.length });
+    await auditRun(runtime, run, 'requested', { mode: run.mode, revokeFirst: run.revokeFirst === true, dryRun: run.dryRun, reason: run.reason, credentials: run.rotations.length });
   }
 
   const plan: PlanEntry[] = [];
@@ -97,7 +97,7 @@ async function processPlan(runtime: Runtime, job: Job<PlanJobData>): Promise<Pla
       queueName: runtime.config.queueName,
       data: {
         runId: run.runId, rotationId: rotation.rotationId, environment: run.environment, credentialId: rotation.credentialId,
-        mode: run.mode, actor: run.actor, trigger: run.trigger, state: initialRotationState(),
+        mode: run.mode, revokeFirst: run.revokeFirst === true, actor: run.actor, trigger: run.trigger, state: initialRotationState(),
       } satisfies RotateJobData,
       opts: {
         jobId: rotation.rotationId,
@@ -125,8 +125,10 @@ function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: Rotati
       if (target.provider.keyIdIsPublic === true) await runtime.fingerprints.recordKeyId(entry);
     },
     scheduleRevoke: async (oldKeyId, delayMs) => {
-      const data: RevokeJobData = { ...scope, oldKeyId };
-      delete (data as Partial<RotateJobData>).state;
+      const data: RevokeJobData = {
+        runId: scope.runId, rotationId: scope.rotationId, environment: scope.environment, credentialId: scope.credentialId,
+        mode: scope.mode, actor: scope.actor, trigger: scope.trigger, oldKeyId,
+      };
       await runtime.queue.add(JOB.revoke, data, {
         jobId: `revoke-${scope.rotationId}`,
         delay: delayMs,
@@ -158,7 +160,7 @@ async function processRotate(runtime: Runtime, job: Job<RotateJobData>, signal: 
   const state = job.data.state;
 
   try {
-    await runRotation(target, state, ctx, hooks);
+    await runRotation(target, state, ctx, hooks, { revokeFirst: scope.revokeFirst === true });
   } catch (error) {
     const summary = summarizeError(error);
     if (!isLastAttempt(job, error)) {

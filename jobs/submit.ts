@@ -8,6 +8,8 @@ export interface RotationRequest extends Requester {
   environment: string;
   mode: RotationMode;
   reason: string;
+  /** Incident mode only: disable or delete each old credential before its replacement exists. */
+  revokeFirst?: boolean;
   /** Credential ids to rotate; all of the environment's when absent. */
   credentialIds?: string[];
   dryRun: boolean;
@@ -37,6 +39,9 @@ const PLAN_ATTEMPTS = 3;
  * provider here; the worker does that.
  */
 export async function submitRotation(runtime: Runtime, request: RotationRequest): Promise<SubmittedRun> {
+  if (request.revokeFirst === true && request.mode !== 'incident') {
+    throw new RekeyError('INVALID_PARAMETERS', 'revokeFirst is allowed in incident mode only: a scheduled rotation never removes a working credential before its replacement is verified');
+  }
   const environment = runtime.inventory.environments.get(request.environment);
   if (environment === undefined) throw new RekeyError('TARGET_NOT_FOUND', `environment "${request.environment}" is not in the inventory`);
 
@@ -67,6 +72,7 @@ export async function submitRotation(runtime: Runtime, request: RotationRequest)
     runId,
     environment: request.environment,
     mode: request.mode,
+    revokeFirst: request.revokeFirst === true,
     dryRun: request.dryRun,
     reason: request.reason,
     actor: request.actor,

@@ -35,6 +35,8 @@ export interface RotateJobData extends Requester {
   environment: string;
   credentialId: string;
   mode: RotationMode;
+  /** Incident mode only: disable or delete the old credential before its replacement exists. */
+  revokeFirst: boolean;
   state: RotationState;
 }
 
@@ -67,6 +69,8 @@ export interface RunRecord extends Requester {
   runId: string;
   environment: string;
   mode: 'scheduled' | 'incident';
+  /** The operator asked to disable or delete each old credential before minting its replacement. */
+  revokeFirst: boolean;
   dryRun: boolean;
   reason: string;
   createdAt: string;

@@ -67,8 +67,20 @@ const INLINE_REVOKE_PAUSE_MS = 1000;
  * credential families: minted (mint, stage, verify) and set (generate, stage, apply, verify).
  * The state says which steps are done, so a retry after a crash continues where the crash hit.
  */
-export async function runRotation(target: RotationTarget, state: RotationState, ctx: StepContext, hooks: RotationHooks): Promise<RotationState> {
-  const run = new RotationRun(target, state, ctx, hooks);
+export interface RotationOptions {
+  /**
+   * Disable (or, where the provider cannot disable, delete) the old credential right after
+   * inspect, before its replacement exists. An explicit operator choice for a leaked key, allowed
+   * in incident mode only: until the replacement is promoted, workloads have no working credential.
+   */
+  revokeFirst?: boolean;
+}
+
+export async function runRotation(target: RotationTarget, state: RotationState, ctx: StepContext, hooks: RotationHooks, options: RotationOptions = {}): Promise<RotationState> {
+  if (options.revokeFirst === true && ctx.mode !== 'incident') {
+    throw new RekeyError('INVALID_PARAMETERS', 'revoke-first is allowed in incident mode only');
+  }
+  const run = new RotationRun(target, state, ctx, hooks, options);
   return run.execute();
 }
 
@@ -78,6 +90,7 @@ class RotationRun {
     private readonly state: RotationState,
     private readonly ctx: StepContext,
     private readonly hooks: RotationHooks,
+    private readonly options: RotationOptions,
   ) {}
 
   private get provider(): CredentialProvider {
@@ -93,6 +106,7 @@ class RotationRun {
     }
 
     if (!state.inspected) await this.inspect();
+    if (this.options.revokeFirst === true) await this.revokeFirst();
 
     // Once verified, the value is no longer needed here: promotion moves versions by stage id.
     if (!state.verified) {
@@ -133,6 +147,24 @@ class RotationRun {
     }
     this.state.inspected = true;
     await this.save('inspected');
+  }
+
+  /** Cuts the old credential off before the replacement exists, as the operator asked. */
+  private async revokeFirst(): Promise<void> {
+    const state = this.state;
+    const oldKeyId = state.oldKeyId;
+    if (oldKeyId === null || state.disabled || state.revoked) return;
+
+    const detail = { revokeFirst: true };
+    if (this.provider.disable !== undefined) {
+      const disable = this.provider.disable.bind(this.provider);
+      await this.step('disable', () => disable(this.target.params, oldKeyId, this.ctx), { oldKeyId, detail });
+      state.disabled = true;
+    } else {
+      await this.step('revoke', () => this.provider.revoke(this.target.params, oldKeyId, this.ctx), { oldKeyId, detail });
+      state.revoked = true;
+    }
+    await this.hooks.persist(state);
   }
 
   /** Minted family: the provider creates the value, so it is staged the moment it exists. */

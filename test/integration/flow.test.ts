@@ -99,6 +99,35 @@ describe('rotation flow through the queue', () => {
     expect((await harness.waitForRun(second.runId)).status).toBe('completed');
   });
 
+  describe('when a request carries an Idempotency-Key', () => {
+    const post = (key: string, reason: string) => harness.app.inject({
+      method: 'POST', url: '/v1/environments/demo/rotations', headers: { ...harness.auth, 'idempotency-key': key }, payload: { reason, mode: 'incident' },
+    });
+
+    it('returns the first run for a repeated key', async () => {
+      const first = await post('key-one', 'idempotent');
+      await harness.waitForRun((first.json() as { runId: string }).runId);
+      const second = await post('key-one', 'idempotent');
+      expect(first.statusCode).toBe(202);
+      expect(second.statusCode).toBe(202);
+      expect(second.json()).toEqual(first.json());
+    });
+
+    it('rejects a repeated key with another request', async () => {
+      const first = await post('key-two', 'one reason');
+      await harness.waitForRun((first.json() as { runId: string }).runId);
+      const second = await post('key-two', 'another reason');
+      expect(second.statusCode).toBe(422);
+      expect(second.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    });
+  });
+
+  it('rejects revokeFirst in scheduled mode', async () => {
+    const response = await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'r', mode: 'scheduled', revokeFirst: true } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('INVALID_PARAMETERS');
+  });
+
   it('keeps an intact audit chain', async () => {
     const verification = await verifyAuditFile(harness.env.REKEY_AUDIT_FILE!);
     expect(verification.ok).toBe(true);

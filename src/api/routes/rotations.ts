@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { describeRun } from '../../../jobs/status.js';
-import { submitRotation } from '../../../jobs/submit.js';
+import { createHash } from 'node:crypto';
+import { oncePerDelivery } from '../../../jobs/findings.js';
+import { submitRotation, type SubmittedRun } from '../../../jobs/submit.js';
 import type { Runtime } from '../../../jobs/runtime.js';
 import type { RotationMode } from '../../contracts.js';
 import { ID_PATTERN } from '../../inventory/schema.js';
@@ -15,7 +17,12 @@ interface RotationBody {
   mode: RotationMode;
   credentials?: string[];
   dryRun?: boolean;
+  revokeFirst?: boolean;
 }
+
+/** How long an Idempotency-Key is remembered. */
+const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 const rotationBodySchema = {
   type: 'object',
@@ -26,6 +33,7 @@ const rotationBodySchema = {
     mode: { type: 'string', enum: ['scheduled', 'incident'] },
     credentials: { type: 'array', minItems: 1, maxItems: 1000, uniqueItems: true, items: { type: 'string', pattern: ID_PATTERN } },
     dryRun: { type: 'boolean' },
+    revokeFirst: { type: 'boolean' },
   },
 } as const;
 
@@ -42,15 +50,35 @@ export function registerRotationRoutes(app: FastifyInstance, runtime: Runtime): 
       return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory; known environments: ${[...runtime.inventory.environments.keys()].join(', ')}`);
     }
     const userAgent = request.headers['user-agent'] ?? '';
-    const submitted = await submitRotation(runtime, {
+    const actor = request.principal?.actor ?? 'unknown';
+    const submit = (): Promise<SubmittedRun> => submitRotation(runtime, {
       environment,
       mode: request.body.mode,
       reason: request.body.reason,
+      revokeFirst: request.body.revokeFirst,
       credentialIds: request.body.credentials,
       dryRun: request.body.dryRun ?? false,
-      actor: request.principal?.actor ?? 'unknown',
+      actor,
       trigger: userAgent.startsWith('rekey-cli/') ? 'cli' : 'api',
     });
+
+    const idempotencyKey = request.headers['idempotency-key'];
+    let submitted: SubmittedRun;
+    if (idempotencyKey === undefined) {
+      submitted = await submit();
+    } else {
+      if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+        return sendProblem(reply, 400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+      }
+      // A repeated key returns the first request's run, as long as the request is the same.
+      const requestHash = createHash('sha256').update(JSON.stringify({ environment, ...request.body })).digest('hex');
+      const scope = createHash('sha256').update(`${actor}\n${idempotencyKey}`).digest('hex');
+      const { result } = await oncePerDelivery(runtime, 'idempotency-key', scope, async () => ({ requestHash, submitted: await submit() }), IDEMPOTENCY_TTL_SECONDS);
+      if (result.requestHash !== requestHash) {
+        return sendProblem(reply, 422, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request; send a new key for a new request');
+      }
+      submitted = result.submitted;
+    }
     const statusUrl = `/v1/rotations/${submitted.runId}`;
     return reply.code(202).header('location', statusUrl).send({ ...submitted, statusUrl });
   });
