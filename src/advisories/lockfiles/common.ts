@@ -1,0 +1,36 @@
+import { RekeyError } from '../../errors.js';
+import type { Dependency, DependencyFormat, SkippedEntry } from '../types.js';
+
+/** The dependencies and skipped entries one format parser found, before deduplication. */
+export interface ParsedEntries {
+  dependencies: Dependency[];
+  skipped: SkippedEntry[];
+}
+
+/** The canonical file name of each format, used in error messages. */
+export const FORMAT_FILE_NAMES: Readonly<Record<DependencyFormat, string>> = {
+  'package-lock': 'package-lock.json',
+  requirements: 'requirements.txt',
+  'poetry-lock': 'poetry.lock',
+  'pnpm-lock': 'pnpm-lock.yaml',
+};
+
+/** Builds the INVALID_PARAMETERS error for a file that cannot be read as `format`. */
+export function invalidFile(format: DependencyFormat, problem: string, line?: number, cause?: unknown): RekeyError {
+  const where = line === undefined ? FORMAT_FILE_NAMES[format] : `${FORMAT_FILE_NAMES[format]} line ${line}`;
+  return new RekeyError('INVALID_PARAMETERS', `invalid ${where}: ${problem}`, { cause });
+}
+
+/** Returns the 1-based line number of a character offset. */
+export function lineAtOffset(content: string, offset: number): number {
+  let line = 1;
+  const end = Math.min(offset, content.length);
+  for (let i = 0; i < end; i += 1) {
+    if (content.charCodeAt(i) === 10) line += 1;
+  }
+  return line;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
