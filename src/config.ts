@@ -19,6 +19,19 @@ export interface RekeyConfig {
   fingerprintKeyFile: string;
   fingerprintKeyText: string | undefined;
   logLevel: string;
+  webhooks: WebhookConfig;
+}
+
+/** Shared secrets of the scanner webhooks; a webhook whose secret is unset answers 503. */
+export interface WebhookConfig {
+  githubSecret: string | undefined;
+  /** REST API root used to fetch an alert's secret; GitHub Enterprise Server uses https://HOST/api/v3. */
+  githubApiUrl: string;
+  githubToken: string | undefined;
+  gitguardianToken: string | undefined;
+  /** Largest accepted difference between GitGuardian's Timestamp header and this host's clock. */
+  gitguardianMaxSkewSeconds: number;
+  trufflehogSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -38,6 +51,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
 export function readConfig(env: Env): RekeyConfig {
   return {
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -51,6 +68,14 @@ export function readConfig(env: Env): RekeyConfig {
     fingerprintKeyFile: env.REKEY_FINGERPRINT_KEY_FILE ?? '.rekey/fingerprint.key',
     fingerprintKeyText: env.REKEY_FINGERPRINT_KEY === '' ? undefined : env.REKEY_FINGERPRINT_KEY,
     logLevel: env.REKEY_LOG_LEVEL ?? 'info',
+    webhooks: {
+      githubSecret: nonEmpty(env.REKEY_GITHUB_WEBHOOK_SECRET),
+      githubApiUrl: env.REKEY_GITHUB_API_URL ?? 'https://api.github.com',
+      githubToken: nonEmpty(env.REKEY_GITHUB_TOKEN),
+      gitguardianToken: nonEmpty(env.REKEY_GITGUARDIAN_WEBHOOK_TOKEN),
+      gitguardianMaxSkewSeconds: integer(env, 'REKEY_GITGUARDIAN_MAX_SKEW_SECONDS', 60, 1, 3600),
+      trufflehogSecret: nonEmpty(env.REKEY_TRUFFLEHOG_WEBHOOK_SECRET),
+    },
   };
 }
 

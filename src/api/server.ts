@@ -5,6 +5,7 @@ import { handleError, sendProblem } from './problem.js';
 import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRotationRoutes } from './routes/rotations.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 
 /** The default body limit for routes that set none. */
 const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -31,5 +32,6 @@ export function buildServer(runtime: Runtime): FastifyInstance {
   registerHealthRoutes(app, runtime);
   registerRotationRoutes(app, runtime);
   registerEnvironmentRoutes(app, runtime);
+  registerWebhookRoutes(app, runtime);
   return app;
 }

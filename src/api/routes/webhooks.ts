@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { handleFinding, oncePerDelivery, type FindingResult } from '../../../jobs/findings.js';
+import type { Runtime } from '../../../jobs/runtime.js';
+import { RekeyError } from '../../errors.js';
+import { SecretValue } from '../../secret.js';
+import { fetchSecretScanningAlert } from '../../webhooks/github-client.js';
+import { parseGitGuardianEvent, parseGithubSecretScanningEvent, parseTruffleHogFindings } from '../../webhooks/payloads.js';
+import {
+  GITGUARDIAN_SIGNATURE_HEADER, GITGUARDIAN_TIMESTAMP_HEADER, GITHUB_EVENT_HEADER, GITHUB_SIGNATURE_HEADER, REKEY_SIGNATURE_HEADER,
+  verifyGitGuardianSignature, verifyGithubSignature, verifyHmacSha256Header,
+} from '../../webhooks/signatures.js';
+import { sendProblem } from '../problem.js';
+
+/** Scanner deliveries are small; GitHub caps its own payloads at 25 MB, TruffleHog batches stay far below 1 MB. */
+const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+/** GitHub expects a reply within 10 s, so fetching an alert gets at most half of that. */
+const GITHUB_FETCH_TIMEOUT_MS = 5000;
+/** Alert actions that report a secret that may still work. */
+const GITHUB_TRIGGERING_ACTIONS = new Set(['created', 'reopened', 'publicly_leaked', 'validated']);
+
+interface DeliveryReply {
+  deliveryId: string;
+  duplicate: boolean;
+  results: FindingResult[];
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function parseJson(body: Buffer, source: string): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    // The parser's message quotes part of the body, which may hold a secret.
+    throw new RekeyError('INVALID_PARAMETERS', `${source} body is not valid JSON`);
+  }
+}
+
+function bodyHash(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/**
+ * Expands a reported value into the strings worth looking up: the value itself and, for a key
+ * pair reported as one string (TruffleHog's RawV2 of an AWS key is the key id followed by the
+ * secret), its two parts.
+ */
+export function candidatesOf(values: ReadonlyArray<SecretValue | null>): SecretValue[] {
+  const candidates: SecretValue[] = [];
+  for (const value of values) {
+    if (value === null) continue;
+    candidates.push(value);
+    const text = value.reveal();
+    const awsPair = /^((?:AKIA|ASIA)[A-Z0-9]{16})[:\s]?(\S{40})$/.exec(text);
+    if (awsPair !== null) candidates.push(SecretValue.fromString(awsPair[1]!), SecretValue.fromString(awsPair[2]!));
+  }
+  return candidates;
+}
+
+export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): void {
+  const config = runtime.config.webhooks;
+
+  const notConfigured = (reply: FastifyReply, variable: string): FastifyReply =>
+    sendProblem(reply, 503, 'WEBHOOK_NOT_CONFIGURED', `this webhook is disabled: set ${variable} to the secret the sender signs with`);
+
+  app.get<{ Querystring: { limit?: string } }>('/v1/findings', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$' } } } },
+  }, async (request) => ({ findings: await runtime.records.listFindings(Number(request.query.limit ?? '100')) }));
+
+  void app.register(async (scope) => {
+    // Signatures are computed over the exact bytes received, so these routes keep the raw body.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+
+    scope.post('/v1/webhooks/github', { config: { auth: false } }, async (request, reply) => {
+      if (config.githubSecret === undefined) return notConfigured(reply, 'REKEY_GITHUB_WEBHOOK_SECRET');
+      const body = request.body as Buffer;
+      if (!verifyGithubSignature(body, header(request, GITHUB_SIGNATURE_HEADER), config.githubSecret)) {
+        return sendProblem(reply, 401, 'INVALID_SIGNATURE', 'X-Hub-Signature-256 is missing or does not match the body');
+      }
+      const deliveryId = header(request, 'x-github-delivery');
+      const eventName = header(request, GITHUB_EVENT_HEADER);
+      if (deliveryId === undefined || eventName === undefined) {
+        return sendProblem(reply, 400, 'INVALID_REQUEST', 'X-GitHub-Delivery and X-GitHub-Event headers are required');
+      }
+      if (eventName !== 'ping' && eventName !== 'secret_scanning_alert') {
+        return reply.code(202).send({ deliveryId, ignored: `event ${eventName.slice(0, 64)} is not handled` });
+      }
+
+      const event = parseGithubSecretScanningEvent(eventName, parseJson(body, 'GitHub delivery'));
+      if (event.event === 'ping') return reply.code(200).send({ deliveryId, ok: true });
+      if (!GITHUB_TRIGGERING_ACTIONS.has(event.action)) {
+        return reply.code(202).send({ deliveryId, ignored: `action ${event.action.slice(0, 64)} does not report a usable secret` });
+      }
+
+      const outcome = await oncePerDelivery(runtime, 'github', deliveryId, async (): Promise<FindingResult[]> => {
+        let secret = event.secret;
+        if (secret === null) {
+          if (config.githubToken === undefined) {
+            throw new RekeyError('PRECONDITION_FAILED', 'the alert carries no secret and REKEY_GITHUB_TOKEN is not set, so rekey cannot fetch it');
+          }
+          const alert = await fetchSecretScanningAlert({
+            baseUrl: config.githubApiUrl, token: config.githubToken, owner: event.owner, repo: event.repo,
+            alertNumber: event.alertNumber, timeoutMs: GITHUB_FETCH_TIMEOUT_MS,
+          });
+          secret = alert.secret;
+        }
+        const reference = `${event.owner}/${event.repo} secret scanning alert #${event.alertNumber}`;
+        return [await handleFinding(runtime, { source: 'github', reference, observedAt: event.createdAt, candidates: candidatesOf([secret]) }, 'github')];
+      });
+      return reply.code(202).send({ deliveryId, duplicate: outcome.duplicate, results: outcome.result } satisfies DeliveryReply);
+    });
+
+    scope.post('/v1/webhooks/gitguardian', { config: { auth: false } }, async (request, reply) => {
+      if (config.gitguardianToken === undefined) return notConfigured(reply, 'REKEY_GITGUARDIAN_WEBHOOK_TOKEN');
+      const body = request.body as Buffer;
+      const verification = verifyGitGuardianSignature(body, {
+        signature: header(request, GITGUARDIAN_SIGNATURE_HEADER),
+        timestamp: header(request, GITGUARDIAN_TIMESTAMP_HEADER),
+      }, config.gitguardianToken, Date.now() / 1000, config.gitguardianMaxSkewSeconds);
+      if (!verification.ok) return sendProblem(reply, 401, 'INVALID_SIGNATURE', `GitGuardian signature rejected: ${verification.reason}`);
+
+      const event = parseGitGuardianEvent(parseJson(body, 'GitGuardian delivery'));
+      // GitGuardian sends no delivery id; the signed body, timestamp included, identifies a delivery.
+      const deliveryId = bodyHash(body);
+      const outcome = await oncePerDelivery(runtime, 'gitguardian', deliveryId, async (): Promise<FindingResult[]> => {
+        const reference = event.kind === 'incident' ? `GitGuardian incident ${event.incidentId} (${event.action})` : 'GitGuardian test message';
+        const observedAt = event.kind === 'incident' ? event.occurredAt : new Date().toISOString();
+        return [await handleFinding(runtime, { source: 'gitguardian', reference, observedAt, candidates: candidatesOf(event.secrets) }, 'gitguardian')];
+      });
+      return reply.code(202).send({ deliveryId, duplicate: outcome.duplicate, results: outcome.result } satisfies DeliveryReply);
+    });
+
+    scope.post('/v1/webhooks/trufflehog', { config: { auth: false } }, async (request, reply) => {
+      if (config.trufflehogSecret === undefined) return notConfigured(reply, 'REKEY_TRUFFLEHOG_WEBHOOK_SECRET');
+      const body = request.body as Buffer;
+      if (!verifyHmacSha256Header(body, header(request, REKEY_SIGNATURE_HEADER), config.trufflehogSecret)) {
+        return sendProblem(reply, 401, 'INVALID_SIGNATURE', 'X-Rekey-Signature-256 is missing or does not match the body');
+      }
+
+      const findings = parseTruffleHogFindings(body.toString('utf8'));
+      const deliveryId = bodyHash(body);
+      const outcome = await oncePerDelivery(runtime, 'trufflehog', deliveryId, async (): Promise<FindingResult[]> => {
+        const results: FindingResult[] = [];
+        for (const [index, finding] of findings.entries()) {
+          const reference = `TruffleHog ${finding.detectorName} finding ${index + 1} of ${findings.length}${finding.sourceName === '' ? '' : ` (${finding.sourceName})`}`;
+          results.push(await handleFinding(runtime, {
+            source: 'trufflehog', reference, observedAt: new Date().toISOString(), candidates: candidatesOf([finding.raw, finding.rawV2]),
+          }, 'trufflehog'));
+        }
+        return results;
+      });
+      return reply.code(202).send({ deliveryId, duplicate: outcome.duplicate, results: outcome.result } satisfies DeliveryReply);
+    });
+  });
+}
