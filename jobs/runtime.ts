@@ -10,6 +10,7 @@ import { createLogger } from '../src/logger.js';
 import type { Registry } from '../src/registry.js';
 import { createRegistry } from '../providers/registry.js';
 import { connectRedis, logErrorsThrottled } from './connection.js';
+import { DependencyIndex, readInventoryDependencies } from './dependencies.js';
 import { FingerprintIndex } from './fingerprints.js';
 import { Records } from './records.js';
 
@@ -23,6 +24,7 @@ export interface Runtime {
   redis: Redis;
   records: Records;
   fingerprints: FingerprintIndex;
+  dependencies: DependencyIndex;
   queue: Queue;
   flows: FlowProducer;
   /** Opened by the worker only: the API never writes the audit trail. */
@@ -48,6 +50,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const registry = options.registry ?? createRegistry(options.env);
   const inventory = loadInventory(config.inventoryPath, registry);
+  const inventoryDependencies = readInventoryDependencies(inventory);
   const fingerprintKey = loadFingerprintKey(config);
 
   const redis = connectRedis(config.redisUrl, { failFast: true });
@@ -68,6 +71,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     redis,
     records,
     fingerprints: new FingerprintIndex(redis, config.redisPrefix, fingerprintKey),
+    dependencies: new DependencyIndex(redis, config.redisPrefix, inventoryDependencies),
     queue,
     flows,
     audit,

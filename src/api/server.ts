@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Runtime } from '../../jobs/runtime.js';
 import { bearerAuth } from './auth.js';
 import { handleError, sendProblem } from './problem.js';
+import { registerAdvisoryRoutes } from './routes/advisories.js';
 import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRotationRoutes } from './routes/rotations.js';
@@ -33,5 +34,6 @@ export function buildServer(runtime: Runtime): FastifyInstance {
   registerRotationRoutes(app, runtime);
   registerEnvironmentRoutes(app, runtime);
   registerWebhookRoutes(app, runtime);
+  registerAdvisoryRoutes(app, runtime);
   return app;
 }

@@ -121,7 +121,7 @@ export function parseInventory(text: string, file: string, kinds: KindCatalogue)
   }
 
   const environments = new Map<string, EnvironmentEntry>();
-  const raw = data as { environments: Record<string, { description?: string; credentials: RawCredential[] }> };
+  const raw = data as { environments: Record<string, { description?: string; dependencies?: string[]; credentials: RawCredential[] }> };
   for (const [name, rawEnvironment] of Object.entries(raw.environments)) {
     const seen = new Set<string>();
     const credentials: CredentialEntry[] = [];
@@ -132,7 +132,7 @@ export function parseInventory(text: string, file: string, kinds: KindCatalogue)
       const entry = checkCredential(credential, base, ajv, kinds, report);
       if (entry !== undefined) credentials.push(entry);
     });
-    environments.set(name, { name, description: rawEnvironment.description, credentials });
+    environments.set(name, { name, description: rawEnvironment.description, dependencies: rawEnvironment.dependencies, credentials });
   }
   if (problems.length > 0) throw new InventoryError(problems);
   return { source: file, environments };

@@ -23,6 +23,7 @@ export const INVENTORY_SCHEMA = {
         required: ['credentials'],
         properties: {
           description: { type: 'string', maxLength: 500 },
+          dependencies: { type: 'array', items: { type: 'string', minLength: 1 } },
           credentials: {
             type: 'array',
             minItems: 1,
@@ -72,6 +73,8 @@ export interface CredentialEntry {
 export interface EnvironmentEntry {
   name: string;
   description?: string;
+  /** Dependency files (lockfiles) of what runs in the environment, relative to the inventory file. */
+  dependencies?: string[];
   credentials: CredentialEntry[];
 }
 

@@ -34,6 +34,8 @@ export interface Harness {
 export interface HarnessOptions {
   /** The inventory, as YAML text. */
   inventory: string;
+  /** Further files written beside the inventory before start, by name. */
+  files?: Record<string, string>;
   env?: Record<string, string>;
   worker?: boolean;
   atBoundary?: RotationHooks['atBoundary'];
@@ -49,6 +51,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
   const token = randomBytes(24).toString('base64url');
   writeFileSync(join(dir, 'inventory.yaml'), options.inventory);
+  for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), content);
   const env: Record<string, string> = {
     AWS_EC2_METADATA_DISABLED: 'true',
     REDIS_URL,

@@ -1,0 +1,123 @@
+import type { FastifyInstance } from 'fastify';
+import { oncePerDelivery } from '../../../jobs/findings.js';
+import type { Runtime } from '../../../jobs/runtime.js';
+import { submitRotation, type SubmittedCredential } from '../../../jobs/submit.js';
+import { matchEnvironments, parseDependencyFile, parseOsv, type Dependency, type DependencyFormat } from '../../advisories/index.js';
+import { RekeyError } from '../../errors.js';
+import { ID_PATTERN } from '../../inventory/schema.js';
+import { sendProblem } from '../problem.js';
+
+/** Lockfiles of large applications reach a few megabytes. */
+const DEPENDENCY_BODY_LIMIT = 10 * 1024 * 1024;
+/** An OSV document lists versions; a few hundred kilobytes is already a very long one. */
+const ADVISORY_BODY_LIMIT = 1024 * 1024;
+const FORMATS: readonly DependencyFormat[] = ['package-lock', 'requirements', 'poetry-lock', 'pnpm-lock'];
+/** How long an advisory (id and modification time) is remembered, so a repeated post joins the first. */
+const ADVISORY_TTL_SECONDS = 30 * 24 * 3600;
+
+interface AffectedEnvironment {
+  environment: string;
+  matches: Dependency[];
+  credentials: string[];
+  runId: string | null;
+  rotations: SubmittedCredential[];
+}
+
+interface AdvisoryReply {
+  advisory: string;
+  dryRun: boolean;
+  duplicate: boolean;
+  affected: AffectedEnvironment[];
+  ignored: Array<{ path: string; reason: string }>;
+}
+
+function describeMatches(matches: readonly Dependency[]): string {
+  const listed = matches.slice(0, 5).map((dependency) => `${dependency.name}@${dependency.version}`).join(', ');
+  return matches.length > 5 ? `${listed} and ${matches.length - 5} more` : listed;
+}
+
+export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): void {
+  app.get<{ Params: { environment: string } }>('/v1/environments/:environment/dependencies', async (request, reply) => {
+    const { environment } = request.params;
+    if (!runtime.inventory.environments.has(environment)) {
+      return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory`);
+    }
+    return { environment, files: await runtime.dependencies.describe(environment) };
+  });
+
+  void app.register(async (scope) => {
+    // Dependency files arrive as they are on disk: JSON, TOML, YAML or plain text.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: DEPENDENCY_BODY_LIMIT }, (_request, body, done) => done(null, body));
+
+    scope.put<{ Params: { environment: string }; Querystring: { file?: string; format?: DependencyFormat }; Body: string }>('/v1/environments/:environment/dependencies', {
+      schema: {
+        params: { type: 'object', properties: { environment: { type: 'string', pattern: ID_PATTERN } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { file: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._-]+$' }, format: { type: 'string', enum: [...FORMATS] } },
+        },
+      },
+    }, async (request, reply) => {
+      const { environment } = request.params;
+      if (!runtime.inventory.environments.has(environment)) {
+        return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory`);
+      }
+      const file = request.query.file ?? request.query.format;
+      if (file === undefined) {
+        return sendProblem(reply, 400, 'INVALID_REQUEST', 'name the uploaded file with ?file=package-lock.json (or requirements.txt, poetry.lock, pnpm-lock.yaml), or give ?format=');
+      }
+      const list = parseDependencyFile(request.query.file, request.body, request.query.format);
+      await runtime.dependencies.upload(environment, file, list);
+      return { environment, file, format: list.format, packages: list.dependencies.length, skipped: list.skipped };
+    });
+  });
+
+  app.post<{ Querystring: { dryRun?: 'true' | 'false' }; Body: unknown }>('/v1/advisories', {
+    bodyLimit: ADVISORY_BODY_LIMIT,
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { dryRun: { type: 'string', enum: ['true', 'false'] } } } },
+  }, async (request, reply) => {
+    const advisory = parseOsv(request.body);
+    const dryRun = request.query.dryRun === 'true';
+    const actor = request.principal?.actor ?? 'unknown';
+    const ignored = advisory.ignored.map((entry) => ({ path: entry.path, reason: entry.reason }));
+    if (advisory.withdrawn !== undefined) {
+      throw new RekeyError('INVALID_PARAMETERS', `advisory ${advisory.id} was withdrawn on ${advisory.withdrawn}; nothing to rotate`);
+    }
+
+    const matchAll = async (): Promise<AffectedEnvironment[]> => {
+      const dependencies = await runtime.dependencies.all(runtime.inventory.environments.keys());
+      return matchEnvironments(advisory, dependencies).map((match) => ({
+        environment: match.environment,
+        matches: match.matches,
+        credentials: runtime.inventory.environments.get(match.environment)?.credentials.map((credential) => credential.id) ?? [],
+        runId: null,
+        rotations: [],
+      }));
+    };
+
+    if (dryRun) {
+      return reply.code(200).send({ advisory: advisory.id, dryRun, duplicate: false, affected: await matchAll(), ignored } satisfies AdvisoryReply);
+    }
+
+    // The same advisory posted again (same id and modification time) returns the first answer.
+    const { result, duplicate } = await oncePerDelivery(runtime, 'advisory', `${advisory.id}@${advisory.modified ?? ''}`, async () => {
+      const affected = await matchAll();
+      for (const entry of affected) {
+        const submitted = await submitRotation(runtime, {
+          environment: entry.environment,
+          mode: 'incident',
+          reason: `advisory ${advisory.id}: ${describeMatches(entry.matches)} ran in this environment`,
+          dryRun: false,
+          actor,
+          trigger: 'advisory',
+        });
+        entry.runId = submitted.runId;
+        entry.rotations = submitted.credentials;
+      }
+      return affected;
+    }, ADVISORY_TTL_SECONDS);
+    return reply.code(202).send({ advisory: advisory.id, dryRun, duplicate, affected: result, ignored } satisfies AdvisoryReply);
+  });
+}
