@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Job } from 'bullmq';
 import { RekeyError } from '../src/errors.js';
 import type { SecretValue } from '../src/secret.js';
 import type { IndexEntry } from './fingerprints.js';
@@ -17,7 +18,7 @@ export interface Finding {
   candidates: SecretValue[];
 }
 
-export type FindingStatus = 'unmatched' | 'rotation-started' | 'joined' | 'already-rotated' | 'not-in-inventory';
+export type FindingStatus = 'unmatched' | 'rotation-started' | 'joined' | 'already-rotated' | 'revoke-expedited' | 'not-in-inventory';
 
 /** What rekey did with a finding. It names the credential and key id, never the value. */
 export interface FindingResult {
@@ -77,6 +78,9 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
     return { status: 'not-in-inventory', runId: null };
   }
 
+  // Whatever happens next, a key reported as leaked gets no grace period.
+  await runtime.records.markLeaked(entry.environment, entry.credentialId, entry.keyId);
+
   const active = await runtime.records.activeRotation(entry.environment, entry.credentialId);
   if (active !== null) return { status: 'joined', runId: active.runId };
 
@@ -84,7 +88,16 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
   // credential and saw the key id as the one in use.
   const known = await runtime.records.ledger(entry.environment, entry.credentialId).known();
   const current = entry.keyId === known.currentKeyId || (known.currentKeyId === null && entry.field === null);
-  if (!current) return { status: 'already-rotated', runId: null };
+  if (!current) {
+    // A scheduled rotation replaced the key but left it working for its grace period: end that now.
+    const revokeJobId = await runtime.records.pendingRevoke(entry.environment, entry.credentialId, entry.keyId);
+    const revokeJob = revokeJobId === null ? undefined : await Job.fromId(runtime.queue, revokeJobId);
+    if (revokeJob !== undefined && (await revokeJob.getState()) === 'delayed') {
+      await revokeJob.promote();
+      return { status: 'revoke-expedited', runId: (revokeJob.data as { runId: string }).runId };
+    }
+    return { status: 'already-rotated', runId: null };
+  }
 
   const submitted = await submitRotation(runtime, {
     environment: entry.environment,

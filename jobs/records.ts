@@ -93,6 +93,32 @@ export class Records {
     return text === null ? null : (JSON.parse(text) as LastRotation);
   }
 
+  private leakKey(environment: string, credentialId: string, keyId: string): string {
+    return `${this.prefix}:leaked:${environment}:${credentialId}:${keyId}`;
+  }
+
+  private pendingRevokeKey(environment: string, credentialId: string, keyId: string): string {
+    return `${this.prefix}:pending-revoke:${environment}:${credentialId}:${keyId}`;
+  }
+
+  /** Records that a scanner reported a key as leaked, so no grace period is granted to it. */
+  async markLeaked(environment: string, credentialId: string, keyId: string): Promise<void> {
+    await this.redis.set(this.leakKey(environment, credentialId, keyId), new Date().toISOString(), 'EX', ACTIVE_MARKER_TTL_SECONDS);
+  }
+
+  async isLeaked(environment: string, credentialId: string, keyId: string): Promise<boolean> {
+    return (await this.redis.exists(this.leakKey(environment, credentialId, keyId))) === 1;
+  }
+
+  /** Records the delayed job that will delete an old key when its grace period ends. */
+  async setPendingRevoke(environment: string, credentialId: string, keyId: string, jobId: string): Promise<void> {
+    await this.redis.set(this.pendingRevokeKey(environment, credentialId, keyId), jobId, 'EX', ACTIVE_MARKER_TTL_SECONDS);
+  }
+
+  async pendingRevoke(environment: string, credentialId: string, keyId: string): Promise<string | null> {
+    return this.redis.get(this.pendingRevokeKey(environment, credentialId, keyId));
+  }
+
   /** Stores a finding's outcome, keeping the newest `keep` of them. */
   async saveFinding(finding: FindingResult, keep: number): Promise<void> {
     const key = `${this.prefix}:findings`;

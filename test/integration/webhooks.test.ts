@@ -159,6 +159,28 @@ describe('scanner webhooks', () => {
     });
   });
 
+  describe('when a key within its grace period leaks', () => {
+    it('deletes it at once instead of at the end of the grace period', async () => {
+      const leaked = await currentToken();
+      const created = await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'routine', mode: 'scheduled' } });
+      const { runId } = created.json() as { runId: string };
+      await harness.waitForRun(runId);
+      const before = (await harness.app.inject({ method: 'GET', url: `/v1/rotations/${runId}`, headers: harness.auth })).json();
+      expect(before.credentials[0].outcome).toBe('revocation-scheduled');
+
+      const reply = await postTruffleHog([truffleHogFinding(leaked)]);
+      expect(reply.body.results.map((result) => [result.status, result.runId])).toEqual([['revoke-expedited', runId]]);
+
+      const deadline = Date.now() + 10_000;
+      let outcome = '';
+      while (Date.now() < deadline && outcome !== 'rotated') {
+        outcome = (await harness.app.inject({ method: 'GET', url: `/v1/rotations/${runId}`, headers: harness.auth })).json().credentials[0].outcome as string;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(outcome).toBe('rotated');
+    });
+  });
+
   describe('when GitHub delivers one alert twenty times at once', () => {
     it('starts exactly one rotation that every reply names', async () => {
       github.addAlert({ owner: 'acme', repo: 'app', number: 7, secret: await currentToken(), secretType: 'generic_token' });
