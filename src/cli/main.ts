@@ -46,7 +46,8 @@ program
       console.log(options.json ? JSON.stringify(submitted, null, 2) : `run ${submitted.runId} accepted; follow it with: rekey status ${submitted.runId}`);
       return;
     }
-    const run = await waitForRun(client, submitted.runId, { intervalMs: options.interval, json: options.json });
+    // A dry run changes nothing, so only its final plan is worth printing.
+    const run = await waitForRun(client, submitted.runId, { intervalMs: options.interval, quiet: options.json || options.dryRun });
     if (options.json) console.log(JSON.stringify(run, null, 2));
     else console.log(formatRun(run));
     process.exitCode = run.status === 'completed' ? 0 : 1;

@@ -4,14 +4,14 @@ import type { RekeyClient } from './client.js';
 import { formatCredential, isRunFinished } from './render.js';
 
 /**
- * Polls a run until it ends. In text mode it prints a credential's line each time its step or
+ * Polls a run until it ends. Unless `quiet`, it prints a credential's line each time its step or
  * outcome changes, so an operator sees progress live.
  */
-export async function waitForRun(client: RekeyClient, runId: string, options: { intervalMs: number; json: boolean }): Promise<RunStatusView> {
+export async function waitForRun(client: RekeyClient, runId: string, options: { intervalMs: number; quiet: boolean }): Promise<RunStatusView> {
   const printed = new Map<string, string>();
   for (;;) {
     const run = await client.status(runId);
-    if (!options.json) {
+    if (!options.quiet) {
       for (const credential of run.credentials) {
         const line = formatCredential(credential);
         if (printed.get(credential.credentialId) !== line) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { createRuntime } from '../../jobs/runtime.js';
 import { startWorker } from '../../jobs/worker.js';
@@ -14,6 +14,18 @@ import { SecretValue } from '../secret.js';
 import { ensureDemoRedis } from './redis.js';
 
 const DEMO_DIR = '.rekey/demo';
+/** The demo's settings, which the README's walkthrough loads into a shell too. */
+const DEMO_ENV_FILE = 'config/demo/demo.env';
+
+/** Reads KEY=VALUE lines, skipping blank lines and comments. */
+function readEnvFile(path: string): Record<string, string> {
+  const entries: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const match = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (match !== null) entries[match[1]!] = match[2]!.trim();
+  }
+  return entries;
+}
 const DEMO_USER = 'rekey-demo-app';
 
 /**
@@ -24,10 +36,15 @@ const DEMO_USER = 'rekey-demo-app';
 async function ensureDemoUser(url: string): Promise<void> {
   const admin = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
+    // The key pattern and commands are set on every run (resetkeys touches no password).
+    const permissions = ['on', 'resetkeys', '~demo-app:*', '+@read', '+@write', '+@connection'];
     const existing = await admin.call('ACL', 'GETUSER', DEMO_USER);
-    if (existing !== null) return;
+    if (existing !== null) {
+      await admin.call('ACL', 'SETUSER', DEMO_USER, ...permissions);
+      return;
+    }
     const first = SecretValue.generate();
-    await admin.call('ACL', 'SETUSER', DEMO_USER, 'on', `>${first.reveal()}`, '~demo-app:*', '+@read', '+@write', '+@connection');
+    await admin.call('ACL', 'SETUSER', DEMO_USER, ...permissions, `>${first.reveal()}`);
     first.wipe();
   } finally {
     admin.disconnect();
@@ -55,20 +72,14 @@ async function main(): Promise<number> {
   console.log(redis.child === null ? `Redis: ${redis.url}` : `Redis: nothing responded at REDIS_URL, so the demo started a throwaway one at ${redis.url}`);
 
   const token = randomBytes(24).toString('base64url');
-  const env = {
+  const env: Record<string, string | undefined> = {
     ...process.env,
-    AWS_EC2_METADATA_DISABLED: 'true',
+    ...readEnvFile(DEMO_ENV_FILE),
     REDIS_URL: redis.url,
-    REKEY_INVENTORY: process.env.REKEY_DEMO_INVENTORY ?? 'config/demo/inventory.yaml',
     REKEY_API_TOKEN: token,
     REKEY_REDIS_ACL_URL: redis.url,
-    REKEY_FILE_STORE: `${DEMO_DIR}/secrets.enc`,
-    REKEY_MASTER_KEY_FILE: `${DEMO_DIR}/master.key`,
-    REKEY_AUDIT_FILE: `${DEMO_DIR}/audit.jsonl`,
-    REKEY_FINGERPRINT_KEY_FILE: `${DEMO_DIR}/fingerprint.key`,
-    REKEY_QUEUE: 'demo-rotations',
-    REKEY_REDIS_PREFIX: 'rekey-demo',
   };
+  const auditFile = env.REKEY_AUDIT_FILE ?? `${DEMO_DIR}/audit.jsonl`;
 
   await ensureDemoUser(redis.url);
   const runtime = createRuntime({ env, withAudit: true, logger: createLogger({ level: process.env.REKEY_LOG_LEVEL ?? 'warn' }) });
@@ -80,18 +91,18 @@ async function main(): Promise<number> {
     const client = new RekeyClient(address, token);
     const submitted = await client.rotate('demo', { reason: 'demo: rotate everything the demo environment holds', mode: 'incident' });
     console.log(`run ${submitted.runId} accepted by the API at ${address}; progress:`);
-    const run = await waitForRun(client, submitted.runId, { intervalMs: 250, json: false });
+    const run = await waitForRun(client, submitted.runId, { intervalMs: 250, quiet: false });
     console.log(`\n${formatRun(run)}\n`);
 
     const store = createFileStore(env);
     const stored = await store.readCurrentValue('demo/app-redis');
     console.log(`demo application: ${stored === null ? 'no password in the store' : await loginWithStoredPassword(redis.url, stored)}`);
 
-    const audit = await verifyAuditFile(env.REKEY_AUDIT_FILE);
+    const audit = await verifyAuditFile(auditFile);
     console.log(audit.ok
-      ? `audit trail ${env.REKEY_AUDIT_FILE}: ${audit.records} records, chain intact`
-      : `audit trail ${env.REKEY_AUDIT_FILE}: broken at line ${audit.line}: ${audit.reason}`);
-    console.log(`secrets: encrypted in ${env.REKEY_FILE_STORE} (key ${env.REKEY_MASTER_KEY_FILE})`);
+      ? `audit trail ${auditFile}: ${audit.records} records, chain intact`
+      : `audit trail ${auditFile}: broken at line ${audit.line}: ${audit.reason}`);
+    console.log(`secrets: encrypted in ${env.REKEY_FILE_STORE ?? '(unset)'} (key ${env.REKEY_MASTER_KEY_FILE ?? '(unset)'})`);
     return run.status === 'completed' && audit.ok ? 0 : 1;
   } finally {
     await app.close();
