@@ -10,9 +10,9 @@ import { submitRotation } from './submit.js';
 export interface Finding {
   /** `github`, `gitguardian` or `trufflehog`. */
   source: string;
-  /** Where the scanner saw the leak, for people: a repository and alert number, a file. */
+  /** The leak's location, for people: a repository and alert number, a file. */
   reference: string;
-  /** When the scanner saw the leak (ISO 8601); the time of receipt when it does not say. */
+  /** The time the scanner saw the leak (ISO 8601), or the time of receipt when the report has none. */
   observedAt: string;
   /** Reported values and identifiers: each is looked up in the fingerprint index. */
   candidates: SecretValue[];
@@ -20,7 +20,7 @@ export interface Finding {
 
 export type FindingStatus = 'unmatched' | 'rotation-started' | 'joined' | 'already-rotated' | 'revoke-expedited' | 'not-in-inventory';
 
-/** What rekey did with a finding. It names the credential and key id, never the value. */
+/** The outcome of a finding. It names the credential and key id, never the value. */
 export interface FindingResult {
   findingId: string;
   source: string;
@@ -46,10 +46,9 @@ async function matchCandidates(runtime: Runtime, candidates: readonly SecretValu
 }
 
 /**
- * Matches a finding to a credential and acts on it: a leak of the current version starts an
- * incident rotation (or joins the one in progress), a leak of a version that was already
- * replaced is recorded as already rotated, and a value rekey does not know is recorded as
- * unmatched. Every outcome is stored, so GET /v1/findings shows it.
+ * Matches a finding to a credential and acts on it. A leak of the current version starts an
+ * incident rotation, or joins the one in progress. A leak of a replaced version is recorded as
+ * already rotated, and a value rekey does not know as unmatched. GET /v1/findings shows each.
  */
 export async function handleFinding(runtime: Runtime, finding: Finding, actor: string): Promise<FindingResult> {
   const entry = await matchCandidates(runtime, finding.candidates);
@@ -78,7 +77,8 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
     return { status: 'not-in-inventory', runId: null };
   }
 
-  // Whatever happens next, a key reported as leaked gets no grace period.
+  // A key reported as leaked gets no grace period: a rotation that later schedules its revoke
+  // checks this mark and revokes at once.
   await runtime.records.markLeaked(entry.environment, entry.credentialId, entry.keyId);
 
   const active = await runtime.records.activeRotation(entry.environment, entry.credentialId);
@@ -112,15 +112,15 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
   return { status: joined ? 'joined' : 'rotation-started', runId: submitted.runId };
 }
 
-/** How long a delivery id is remembered: longer than any sender's retry window (GitHub redelivers by hand, days later). */
+/** How long a delivery id is remembered: 7 days, an estimate beyond any sender's retry window (GitHub does not redeliver by itself). */
 const DELIVERY_TTL_SECONDS = 7 * 24 * 3600;
-/** How long a repeated delivery waits for the first one's result before it asks the sender to retry. */
+/** How long a repeated delivery waits for the first one's result before its reply tells the sender to retry. */
 const DUPLICATE_WAIT_MS = 10_000;
 const PENDING = 'pending';
 
 /**
  * Runs `work` once per delivery id. The first request claims the id atomically and stores its
- * result; a repeat, even one that arrives while the first is still working, waits for that
+ * result. A repeat, even one that arrives while the first is still working, waits for that
  * result and returns it, so every reply names the same run.
  */
 export async function oncePerDelivery<T>(
