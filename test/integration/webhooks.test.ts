@@ -125,6 +125,12 @@ describe('scanner webhooks', () => {
       expect(response.json().detail).toBe('GitGuardian signature rejected: timestamp outside the allowed skew');
     });
 
+    it('rejects an oversized body before checking it', async () => {
+      const response = await harness.app.inject({ method: 'POST', url: '/v1/webhooks/trufflehog', payload: Buffer.alloc(1024 * 1024 + 1, 0x20), headers: { 'content-type': 'application/json' } });
+      expect(response.statusCode).toBe(413);
+      expect(response.json().detail).toBe('request body exceeds the limit of 1048576 bytes');
+    });
+
     it('rejects a TruffleHog batch without a signature', async () => {
       const response = await harness.app.inject({ method: 'POST', url: '/v1/webhooks/trufflehog', payload: JSON.stringify(truffleHogFinding(canary)), headers: { 'content-type': 'application/json' } });
       expect(response.statusCode).toBe(401);

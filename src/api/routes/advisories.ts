@@ -48,9 +48,10 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
   void app.register(async (scope) => {
     // Dependency files arrive as they are on disk: JSON, TOML, YAML or plain text.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: DEPENDENCY_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
     scope.put<{ Params: { environment: string }; Querystring: { file?: string; format?: DependencyFormat }; Body: string }>('/v1/environments/:environment/dependencies', {
+      bodyLimit: DEPENDENCY_BODY_LIMIT,
       schema: {
         params: { type: 'object', properties: { environment: { type: 'string', pattern: ID_PATTERN } } },
         querystring: {

@@ -73,9 +73,9 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
   void app.register(async (scope) => {
     // Signatures are computed over the exact bytes received, so these routes keep the raw body.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-    scope.post('/v1/webhooks/github', { config: { auth: false } }, async (request, reply) => {
+    scope.post('/v1/webhooks/github', { bodyLimit: WEBHOOK_BODY_LIMIT, config: { auth: false } }, async (request, reply) => {
       if (config.githubSecret === undefined) return notConfigured(reply, 'REKEY_GITHUB_WEBHOOK_SECRET');
       const body = request.body as Buffer;
       if (!verifyGithubSignature(body, header(request, GITHUB_SIGNATURE_HEADER), config.githubSecret)) {
@@ -114,7 +114,7 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
       return reply.code(202).send({ deliveryId, duplicate: outcome.duplicate, results: outcome.result } satisfies DeliveryReply);
     });
 
-    scope.post('/v1/webhooks/gitguardian', { config: { auth: false } }, async (request, reply) => {
+    scope.post('/v1/webhooks/gitguardian', { bodyLimit: WEBHOOK_BODY_LIMIT, config: { auth: false } }, async (request, reply) => {
       if (config.gitguardianToken === undefined) return notConfigured(reply, 'REKEY_GITGUARDIAN_WEBHOOK_TOKEN');
       const body = request.body as Buffer;
       const verification = verifyGitGuardianSignature(body, {
@@ -134,7 +134,7 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
       return reply.code(202).send({ deliveryId, duplicate: outcome.duplicate, results: outcome.result } satisfies DeliveryReply);
     });
 
-    scope.post('/v1/webhooks/trufflehog', { config: { auth: false } }, async (request, reply) => {
+    scope.post('/v1/webhooks/trufflehog', { bodyLimit: WEBHOOK_BODY_LIMIT, config: { auth: false } }, async (request, reply) => {
       if (config.trufflehogSecret === undefined) return notConfigured(reply, 'REKEY_TRUFFLEHOG_WEBHOOK_SECRET');
       const body = request.body as Buffer;
       if (!verifyHmacSha256Header(body, header(request, REKEY_SIGNATURE_HEADER), config.trufflehogSecret)) {
