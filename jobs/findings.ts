@@ -18,7 +18,8 @@ export interface Finding {
   candidates: SecretValue[];
 }
 
-export type FindingStatus = 'unmatched' | 'rotation-started' | 'joined' | 'already-rotated' | 'revoke-expedited' | 'not-in-inventory';
+export type FindingStatus =
+  | 'unmatched' | 'rotation-started' | 'joined' | 'follow-up-queued' | 'already-rotated' | 'revoke-expedited' | 'not-in-inventory';
 
 /** The outcome of a finding. It names the credential and key id, never the value. */
 export interface FindingResult {
@@ -81,12 +82,17 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
   // checks this mark and revokes at once.
   await runtime.records.markLeaked(entry.environment, entry.credentialId, entry.keyId);
 
+  const known = await runtime.records.ledger(entry.environment, entry.credentialId).known();
   const active = await runtime.records.activeRotation(entry.environment, entry.credentialId);
-  if (active !== null) return { status: 'joined', runId: active.runId };
+  if (active !== null) {
+    // A leak of the replacement the running rotation created makes that rotation start another
+    // one when it ends (the leaked mark above); a leak of the key it replaces just joins it.
+    const leakedReplacement = known.unpromotedKeyIds.includes(entry.keyId);
+    return { status: leakedReplacement ? 'follow-up-queued' : 'joined', runId: active.runId };
+  }
 
   // The leaked version is current when rekey promoted it last, or when rekey never rotated the
   // credential and saw the key id as the one in use.
-  const known = await runtime.records.ledger(entry.environment, entry.credentialId).known();
   const current = entry.keyId === known.currentKeyId || (known.currentKeyId === null && entry.field === null);
   if (!current) {
     // A scheduled rotation replaced the key but left it working for its grace period: end that now.

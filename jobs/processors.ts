@@ -6,6 +6,7 @@ import { isRekeyError, summarizeError } from '../src/errors.js';
 import type { SecretValue } from '../src/secret.js';
 import { auditFor, findCredential, requireAudit, resolveTarget, stepContext, type CredentialScope } from './context.js';
 import { preflightCredential } from './preflight.js';
+import { submitRotation } from './submit.js';
 import type { Runtime } from './runtime.js';
 import { JOB, type LastRotation, type PlanEntry, type PlanJobData, type RevokeJobData, type RotateJobData, type RunJobData, type RunRecord } from './types.js';
 
@@ -153,6 +154,21 @@ async function finishRotation(runtime: Runtime, scope: CredentialScope, state: R
   };
   await runtime.records.setLastRotation(scope.environment, scope.credentialId, last);
   await runtime.records.release(scope.environment, scope.credentialId, scope.rotationId);
+
+  // A scanner reported the replacement itself while this rotation ran: it is already exposed,
+  // so it gets replaced in turn, by a follow-up incident rotation.
+  if (state.promoted && state.newKeyId !== null && await runtime.records.isLeaked(scope.environment, scope.credentialId, state.newKeyId)) {
+    const followUp = await submitRotation(runtime, {
+      environment: scope.environment,
+      mode: 'incident',
+      reason: `replacement ${state.newKeyId} was reported leaked while rotation ${scope.rotationId} ran`,
+      credentialIds: [scope.credentialId],
+      dryRun: false,
+      actor: scope.actor,
+      trigger: 'follow-up',
+    });
+    runtime.logger.warn({ environment: scope.environment, credentialId: scope.credentialId, keyId: state.newKeyId, followUpRunId: followUp.runId }, 'replacement reported leaked; follow-up rotation started');
+  }
 }
 
 /** Rotates one credential, resuming from the state its previous attempt saved. */
