@@ -56,3 +56,28 @@ export async function pollUntilStable(
     await sleep(policy.intervalMs, signal);
   }
 }
+
+/**
+ * Runs `action`, repeating it while it throws a retryable RekeyError (a store that is sealed,
+ * throttled or briefly unreachable), with exponential backoff from `firstDelayMs` up to 10 s,
+ * until `budgetMs` has passed. Other errors, and the last retryable one, are thrown.
+ */
+export async function retryTransient<T>(
+  action: () => Promise<T>,
+  options: { budgetMs: number; firstDelayMs?: number; signal?: AbortSignal; onRetry?: (error: RekeyError, attempt: number) => void },
+): Promise<T> {
+  const started = Date.now();
+  let delay = options.firstDelayMs ?? 500;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await action();
+    } catch (error) {
+      if (!isRekeyError(error) || !error.retryable || Date.now() - started + delay > options.budgetMs) throw error;
+      options.onRetry?.(error, attempt);
+      await sleep(delay, options.signal);
+      delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+    }
+  }
+}
+
+const MAX_RETRY_DELAY_MS = 10_000;

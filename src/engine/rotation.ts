@@ -1,7 +1,7 @@
 import type { CredentialProvider, KnownKeys, SecretStore, StepContext, StepName } from '../contracts.js';
 import { isRekeyError, RekeyError, summarizeError, type ErrorSummary } from '../errors.js';
 import { parseMaterial, renderMaterial, SecretValue, type Material } from '../secret.js';
-import { pollUntilStable, sleep } from './poll.js';
+import { pollUntilStable, retryTransient, sleep } from './poll.js';
 import type { RotationState } from './state.js';
 
 /** A store target of one credential, resolved from the inventory. */
@@ -58,6 +58,12 @@ export interface RotationHooks {
 
 export type BoundaryPoint = 'inspected' | 'minted' | 'staged' | 'applied' | 'verified' | 'promoted' | 'revoked';
 
+/**
+ * How long a store write of a freshly minted value is retried inside the stage step. Failing the
+ * step instead would lose the value (it is in memory only) and force a second mint.
+ */
+export const STAGE_RETRY_BUDGET_MS = 120_000;
+
 /** How many times an incident-mode revoke is tried inline before it moves to a job of its own. */
 const INLINE_REVOKE_ATTEMPTS = 3;
 const INLINE_REVOKE_PAUSE_MS = 1000;
@@ -74,6 +80,8 @@ export interface RotationOptions {
    * in incident mode only: until the replacement is promoted, workloads have no working credential.
    */
   revokeFirst?: boolean;
+  /** Overrides STAGE_RETRY_BUDGET_MS. */
+  stageRetryBudgetMs?: number;
 }
 
 export async function runRotation(target: RotationTarget, state: RotationState, ctx: StepContext, hooks: RotationHooks, options: RotationOptions = {}): Promise<RotationState> {
@@ -238,7 +246,11 @@ class RotationRun {
     try {
       await this.step('stage', async () => {
         for (const target of this.target.stores) {
-          await target.store.stage(target.params, { rotationId: stageId, keyId: material.keyId, value: document }, this.ctx);
+          await retryTransient(() => target.store.stage(target.params, { rotationId: stageId, keyId: material.keyId, value: document }, this.ctx), {
+            budgetMs: this.options.stageRetryBudgetMs ?? STAGE_RETRY_BUDGET_MS,
+            signal: this.ctx.signal,
+            onRetry: (error, attempt) => this.ctx.logger.warn({ step: 'stage', store: target.kind, attempt, error: summarizeError(error) }, 'store write failed; retrying'),
+          });
         }
       }, { newKeyId: material.keyId, fingerprints, detail: { stores: this.target.stores.length } });
     } finally {
