@@ -15,7 +15,19 @@ export const FORMAT_FILE_NAMES: Readonly<Record<DependencyFormat, string>> = {
   'pnpm-lock': 'pnpm-lock.yaml',
 };
 
-/** Builds the INVALID_PARAMETERS error for a file that cannot be read as `format`. */
+/**
+ * Removes the user information (`user:token@`) from URLs in a requirement, because a private
+ * index or git URL often carries a token.
+ */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1[redacted]@');
+}
+
+/**
+ * Builds the INVALID_PARAMETERS error for a file that cannot be read as `format`. The message
+ * names the line, never its text: a dependency file can carry a token (a private index URL, a
+ * stray assignment), and the message reaches the API client.
+ */
 export function invalidFile(format: DependencyFormat, problem: string, line?: number, cause?: unknown): RekeyError {
   const where = line === undefined ? FORMAT_FILE_NAMES[format] : `${FORMAT_FILE_NAMES[format]} line ${line}`;
   return new RekeyError('INVALID_PARAMETERS', `invalid ${where}: ${problem}`, { cause });

@@ -35,8 +35,7 @@ function parseJson(content: string): unknown {
     // V8 reports the character offset of the error, which an operator cannot look up directly.
     const position = /at position (\d+)/.exec(error.message)?.[1];
     const line = position === undefined ? undefined : lineAtOffset(content, Number(position));
-    const problem = error.message.replace(/ in JSON at position \d+.*$/, '');
-    throw invalidFile('package-lock', `not valid JSON: ${problem}`, line, error);
+    throw invalidFile('package-lock', 'not valid JSON', line);
   }
 }
 

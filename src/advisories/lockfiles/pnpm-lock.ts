@@ -56,9 +56,7 @@ function parseYaml(content: string): unknown {
     return parse(content);
   } catch (error) {
     if (!(error instanceof YAMLParseError)) throw error;
-    // The yaml package appends " at line L, column C:" and a code frame to the first line.
-    const problem = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-    throw invalidFile('pnpm-lock', `not valid YAML: ${problem}`, error.linePos?.[0].line, error);
+    throw invalidFile('pnpm-lock', 'not valid YAML', error.linePos?.[0].line);
   }
 }
 

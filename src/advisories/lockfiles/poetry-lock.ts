@@ -24,8 +24,6 @@ function parseToml(content: string): Record<string, unknown> {
     return parse(content);
   } catch (error) {
     if (!(error instanceof TomlError)) throw error;
-    // smol-toml puts a code frame after the first line of its message.
-    const problem = (error.message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
-    throw invalidFile('poetry-lock', `not valid TOML: ${problem}`, error.line, error);
+    throw invalidFile('poetry-lock', 'not valid TOML', error.line);
   }
 }

@@ -1,4 +1,4 @@
-import { invalidFile, type ParsedEntries } from './common.js';
+import { invalidFile, redactUrlCredentials, type ParsedEntries } from './common.js';
 
 /** A PEP 508 name, optional extras, and the rest of the requirement. */
 const REQUIREMENT = /^(?<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[(?<extras>[^\]]*)\])?\s*(?<rest>.*)$/;
@@ -23,16 +23,16 @@ export function parseRequirements(content: string): ParsedEntries {
     if (requirement === '' || requirement.startsWith('-')) continue;
 
     if (isUrlOrPath(requirement)) {
-      entries.skipped.push({ entry: requirement, line, reason: 'a URL or path requirement has no version' });
+      entries.skipped.push({ entry: redactUrlCredentials(requirement), line, reason: 'a URL or path requirement has no version' });
       continue;
     }
 
     const groups = REQUIREMENT.exec(requirement.split(';')[0]?.trim() ?? '')?.groups;
-    if (groups?.name === undefined) throw invalidFile('requirements', `"${requirement}" is not a requirement`, line);
+    if (groups?.name === undefined) throw invalidFile('requirements', 'the line is not a requirement', line);
 
     const version = pinnedVersion(groups.rest ?? '', requirement, line);
     if (version === undefined) {
-      entries.skipped.push({ entry: requirement, line, reason: 'not pinned to one version with ==' });
+      entries.skipped.push({ entry: redactUrlCredentials(requirement), line, reason: 'not pinned to one version with ==' });
       continue;
     }
     entries.dependencies.push({ ecosystem: 'PyPI', name: groups.name, version });
@@ -90,7 +90,7 @@ function pinnedVersion(specifierText: string, requirement: string, line: number)
   for (const specifier of specifiers.split(',')) {
     const groups = SPECIFIER.exec(specifier)?.groups;
     if (groups?.operator === undefined || groups.version === undefined) {
-      throw invalidFile('requirements', `"${specifier.trim()}" in "${requirement}" is not a version specifier`, line);
+      throw invalidFile('requirements', 'the line has an invalid version specifier', line);
     }
     if (groups.operator === '===' || (groups.operator === '==' && !groups.version.includes('*'))) pins.add(groups.version);
   }
