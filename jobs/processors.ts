@@ -126,9 +126,10 @@ function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: Rotati
       if (target.provider.keyIdIsPublic === true) await runtime.fingerprints.recordKeyId(entry);
     },
     scheduleRevoke: async (oldKeyId, requestedDelayMs) => {
-      // A leak reported while this rotation ran cuts the grace period: the old key goes now.
-      const leaked = await runtime.records.isLeaked(scope.environment, scope.credentialId, oldKeyId);
-      const delayMs = leaked ? 0 : requestedDelayMs;
+      // A leak reported, or an incident request joined, while this rotation ran cuts the grace
+      // period: the old key goes now.
+      const urgent = await runtime.records.isLeaked(scope.environment, scope.credentialId, oldKeyId) || await runtime.records.isEscalated(scope.rotationId);
+      const delayMs = urgent ? 0 : requestedDelayMs;
       if (delayMs > 0) await runtime.records.setPendingRevoke(scope.environment, scope.credentialId, oldKeyId, `revoke-${scope.rotationId}`);
       const data: RevokeJobData = {
         runId: scope.runId, rotationId: scope.rotationId, environment: scope.environment, credentialId: scope.credentialId,

@@ -110,6 +110,19 @@ export class Records {
     return (await this.redis.exists(this.leakKey(environment, credentialId, keyId))) === 1;
   }
 
+  private escalationKey(rotationId: string): string {
+    return `${this.prefix}:escalated:${rotationId}`;
+  }
+
+  /** Records that an incident request joined a running rotation: its old key gets no grace period. */
+  async escalate(rotationId: string): Promise<void> {
+    await this.redis.set(this.escalationKey(rotationId), new Date().toISOString(), 'EX', ACTIVE_MARKER_TTL_SECONDS);
+  }
+
+  async isEscalated(rotationId: string): Promise<boolean> {
+    return (await this.redis.exists(this.escalationKey(rotationId))) === 1;
+  }
+
   /** Records the delayed job that will delete an old key when its grace period ends. */
   async setPendingRevoke(environment: string, credentialId: string, keyId: string, jobId: string): Promise<void> {
     await this.redis.set(this.pendingRevokeKey(environment, credentialId, keyId), jobId, 'EX', ACTIVE_MARKER_TTL_SECONDS);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Job } from 'bullmq';
 import type { RotationMode } from '../src/contracts.js';
 import { RekeyError } from '../src/errors.js';
 import type { Runtime } from './runtime.js';
@@ -21,6 +22,11 @@ export interface SubmittedCredential {
   rotationId: string;
   /** True when the credential already had a rotation in progress, which this request joined. */
   joined: boolean;
+  /**
+   * True when this incident request joined a running rotation, which then deletes the old
+   * credential as soon as its replacement is promoted instead of after its grace period.
+   */
+  escalated: boolean;
 }
 
 export interface SubmittedRun {
@@ -28,6 +34,16 @@ export interface SubmittedRun {
   /** False when every credential joined rotations already in progress and no new run was created. */
   created: boolean;
   credentials: SubmittedCredential[];
+}
+
+/**
+ * Makes a running rotation urgent: its old credential is deleted without a grace period, and a
+ * revoke it already scheduled runs now.
+ */
+async function escalateRotation(runtime: Runtime, rotationId: string): Promise<void> {
+  await runtime.records.escalate(rotationId);
+  const revokeJob = await Job.fromId(runtime.queue, `revoke-${rotationId}`);
+  if (revokeJob !== undefined && (await revokeJob.getState()) === 'delayed') await revokeJob.promote();
 }
 
 /** Attempts of the preflight job; it reads only, so repeating it is harmless. */
@@ -58,9 +74,13 @@ export async function submitRotation(runtime: Runtime, request: RotationRequest)
   for (const credentialId of credentialIds) {
     const rotationId = randomUUID();
     const holder = request.dryRun ? null : await runtime.records.claim(request.environment, credentialId, runId, rotationId);
-    credentials.push(holder === null
-      ? { credentialId, runId, rotationId, joined: false }
-      : { credentialId, runId: holder.runId, rotationId: holder.rotationId, joined: true });
+    if (holder === null) {
+      credentials.push({ credentialId, runId, rotationId, joined: false, escalated: false });
+      continue;
+    }
+    const escalated = request.mode === 'incident';
+    if (escalated) await escalateRotation(runtime, holder.rotationId);
+    credentials.push({ credentialId, runId: holder.runId, rotationId: holder.rotationId, joined: true, escalated });
   }
 
   const fresh = credentials.filter((credential) => !credential.joined);

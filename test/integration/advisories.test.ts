@@ -107,6 +107,27 @@ describe('compromised-package advisories', () => {
     await harness.waitForRun(first.affected[0]!.runId!);
   });
 
+  it('rotates an environment that matches only after an upload', async () => {
+    const advisory = malAdvisory('MAL-2026-1004', 'npm', 'late-helper');
+    const before = (await harness.app.inject({ method: 'POST', url: '/v1/advisories', headers: harness.auth, payload: advisory })).json() as AdvisoryReply;
+    expect(before.affected).toEqual([]);
+
+    const lockfile = JSON.stringify({ lockfileVersion: 3, packages: { '': { name: 'worker' }, 'node_modules/late-helper': { version: '0.1.0' } } });
+    const upload = await harness.app.inject({ method: 'PUT', url: '/v1/environments/worker/dependencies?file=package-lock.json', headers: { ...harness.auth, 'content-type': 'application/json' }, payload: lockfile });
+    expect(upload.statusCode).toBe(200);
+
+    const after = (await harness.app.inject({ method: 'POST', url: '/v1/advisories', headers: harness.auth, payload: advisory })).json() as AdvisoryReply;
+    expect(after.duplicate).toBe(false);
+    expect(after.affected.map((entry) => entry.environment)).toEqual(['worker']);
+    await harness.waitForRun(after.affected[0]!.runId!);
+  });
+
+  it('rejects an advisory with no package it can match', async () => {
+    const response = await harness.app.inject({ method: 'POST', url: '/v1/advisories', headers: harness.auth, payload: malAdvisory('RUSTSEC-2026-0001', 'crates.io', 'evil') });
+    expect(response.statusCode).toBe(422);
+    expect(response.json().code).toBe('NOTHING_TO_MATCH');
+  });
+
   it('matches nothing for a fixed version', async () => {
     const advisory = malAdvisory('GHSA-test-fixed', 'PyPI', 'urllib3');
     advisory.affected = [{ package: { ecosystem: 'PyPI', name: 'urllib3' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '2.0.0' }] }] }];

@@ -86,6 +86,9 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
     if (advisory.withdrawn !== undefined) {
       throw new RekeyError('INVALID_PARAMETERS', `advisory ${advisory.id} was withdrawn on ${advisory.withdrawn}; nothing to rotate`);
     }
+    if (advisory.affected.length === 0) {
+      return sendProblem(reply, 422, 'NOTHING_TO_MATCH', `advisory ${advisory.id} names no npm or PyPI package rekey can match; see "ignored" in a dry run`);
+    }
 
     const matchAll = async (): Promise<AffectedEnvironment[]> => {
       const dependencies = await runtime.dependencies.all(runtime.inventory.environments.keys());
@@ -102,10 +105,13 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
       return reply.code(200).send({ advisory: advisory.id, dryRun, duplicate: false, affected: await matchAll(), ignored } satisfies AdvisoryReply);
     }
 
-    // The same advisory posted again (same id and modification time) returns the first answer.
-    const { result, duplicate } = await oncePerDelivery(runtime, 'advisory', `${advisory.id}@${advisory.modified ?? ''}`, async () => {
-      const affected = await matchAll();
-      for (const entry of affected) {
+    // Each environment is rotated once per advisory (id and modification time): posting it again
+    // returns the first run of an environment already handled, and rotates one that matches only
+    // now (its dependencies were uploaded since).
+    const affected = await matchAll();
+    let duplicates = 0;
+    for (const entry of affected) {
+      const once = await oncePerDelivery(runtime, 'advisory', `${advisory.id}@${advisory.modified ?? ''}:${entry.environment}`, async () => {
         const submitted = await submitRotation(runtime, {
           environment: entry.environment,
           mode: 'incident',
@@ -114,11 +120,13 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
           actor,
           trigger: 'advisory',
         });
-        entry.runId = submitted.runId;
-        entry.rotations = submitted.credentials;
-      }
-      return affected;
-    }, ADVISORY_TTL_SECONDS);
-    return reply.code(202).send({ advisory: advisory.id, dryRun, duplicate, affected: result, ignored } satisfies AdvisoryReply);
+        return { runId: submitted.runId, rotations: submitted.credentials };
+      }, ADVISORY_TTL_SECONDS);
+      entry.runId = once.result.runId;
+      entry.rotations = once.result.rotations;
+      if (once.duplicate) duplicates += 1;
+    }
+    const duplicate = affected.length > 0 && duplicates === affected.length;
+    return reply.code(202).send({ advisory: advisory.id, dryRun, duplicate, affected, ignored } satisfies AdvisoryReply);
   });
 }
