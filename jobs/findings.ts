@@ -16,10 +16,12 @@ export interface Finding {
   observedAt: string;
   /** Reported values and identifiers: each is looked up in the fingerprint index. */
   candidates: SecretValue[];
+  /** Why the report could not be resolved to values (an alert rekey could not fetch), if so. */
+  unresolved?: string;
 }
 
 export type FindingStatus =
-  | 'unmatched' | 'rotation-started' | 'joined' | 'follow-up-queued' | 'already-rotated' | 'revoke-expedited' | 'not-in-inventory';
+  | 'unmatched' | 'unresolved' | 'rotation-started' | 'joined' | 'follow-up-queued' | 'already-rotated' | 'revoke-expedited' | 'not-in-inventory';
 
 /** The outcome of a finding. It names the credential and key id, never the value. */
 export interface FindingResult {
@@ -32,6 +34,8 @@ export interface FindingResult {
   credentialId: string | null;
   keyId: string | null;
   runId: string | null;
+  /** Why an unresolved finding could not be matched, and what to do. */
+  note: string | null;
   receivedAt: string;
 }
 
@@ -58,17 +62,19 @@ export async function handleFinding(runtime: Runtime, finding: Finding, actor: s
     source: finding.source,
     reference: finding.reference,
     matched: entry !== null,
-    status: 'unmatched',
+    status: finding.unresolved === undefined ? 'unmatched' : 'unresolved',
     environment: entry?.environment ?? null,
     credentialId: entry?.credentialId ?? null,
     keyId: entry?.keyId ?? null,
     runId: null,
+    note: finding.unresolved ?? null,
     receivedAt: new Date().toISOString(),
   };
 
   if (entry !== null) Object.assign(result, await actOnMatch(runtime, finding, entry, actor));
   await runtime.records.saveFinding(result, KEPT_FINDINGS);
-  runtime.logger.info({ findingId: result.findingId, source: result.source, status: result.status, environment: result.environment, credentialId: result.credentialId, keyId: result.keyId, runId: result.runId }, 'finding recorded');
+  const level = result.status === 'unresolved' ? 'warn' : 'info';
+  runtime.logger[level]({ findingId: result.findingId, source: result.source, status: result.status, environment: result.environment, credentialId: result.credentialId, keyId: result.keyId, runId: result.runId, note: result.note }, 'finding recorded');
   return result;
 }
 

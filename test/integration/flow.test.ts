@@ -113,6 +113,15 @@ describe('rotation flow through the queue', () => {
       expect(second.json()).toEqual(first.json());
     });
 
+    it('treats the same fields in another order as the same request', async () => {
+      const first = await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: { ...harness.auth, 'idempotency-key': 'key-three', 'content-type': 'application/json' }, payload: '{"reason":"order","mode":"incident"}' });
+      expect(first.statusCode).toBe(202);
+      await harness.waitForRun((first.json() as { runId: string }).runId);
+      const second = await harness.app.inject({ method: 'POST', url: '/v1/environments/demo/rotations', headers: { ...harness.auth, 'idempotency-key': 'key-three', 'content-type': 'application/json' }, payload: '{"mode":"incident","reason":"order"}' });
+      expect(second.statusCode).toBe(202);
+      expect(second.json().runId).toBe(first.json().runId);
+    });
+
     it('rejects a repeated key with another request', async () => {
       const first = await post('key-two', 'one reason');
       await harness.waitForRun((first.json() as { runId: string }).runId);

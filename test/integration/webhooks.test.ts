@@ -226,6 +226,34 @@ describe('scanner webhooks', () => {
     });
   });
 
+  describe('when GitHub sends a delivery in other ways', () => {
+    it('reads a form-encoded delivery', async () => {
+      github.addAlert({ owner: 'acme', repo: 'app', number: 21, secret: `unknown-${canary}`, secretType: 'generic_token' });
+      const body = Buffer.from(`payload=${encodeURIComponent(githubDelivery(21).toString('utf8'))}`);
+      const response = await harness.app.inject({
+        method: 'POST', url: '/v1/webhooks/github', payload: body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-github-event': 'secret_scanning_alert', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signGithub(body, GITHUB_SECRET) },
+      });
+      responses.push(response.body);
+      expect(response.statusCode).toBe(202);
+      expect((response.json() as DeliveryReply).results.map((result) => result.status)).toEqual(['unmatched']);
+    });
+
+    it('does not process a replay under a new delivery id', async () => {
+      github.addAlert({ owner: 'acme', repo: 'app', number: 22, secret: `replayed-${canary}`, secretType: 'generic_token' });
+      const body = githubDelivery(22);
+      const send = () => harness.app.inject({
+        method: 'POST', url: '/v1/webhooks/github', payload: body,
+        headers: { 'content-type': 'application/json', 'x-github-event': 'secret_scanning_alert', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signGithub(body, GITHUB_SECRET) },
+      });
+      const fetchesBefore = github.requestCount;
+      const first = (await send()).json() as DeliveryReply;
+      const replay = (await send()).json() as DeliveryReply;
+      expect(replay.results).toEqual(first.results);
+      expect(github.requestCount).toBe(fetchesBefore + 1);
+    });
+  });
+
   describe('when a canary value is posted', () => {
     it('keeps it out of logs, audit, Redis and responses', async () => {
       const findings = (await harness.app.inject({ method: 'GET', url: '/v1/findings', headers: harness.auth }));

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { describeRun } from '../../../jobs/status.js';
 import { createHash } from 'node:crypto';
 import { oncePerDelivery } from '../../../jobs/findings.js';
+import { canonicalJson } from '../../audit/index.js';
 import { submitRotation, type SubmittedRun } from '../../../jobs/submit.js';
 import type { Runtime } from '../../../jobs/runtime.js';
 import type { RotationMode } from '../../contracts.js';
@@ -71,7 +72,9 @@ export function registerRotationRoutes(app: FastifyInstance, runtime: Runtime): 
         return sendProblem(reply, 400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
       }
       // A repeated key returns the first request's run, as long as the request is the same.
-      const requestHash = createHash('sha256').update(JSON.stringify({ environment, ...request.body })).digest('hex');
+      const { reason, mode, credentials, dryRun, revokeFirst } = request.body;
+      const canonical = canonicalJson({ environment, reason, mode, credentials: credentials ?? null, dryRun: dryRun ?? false, revokeFirst: revokeFirst ?? false });
+      const requestHash = createHash('sha256').update(canonical).digest('hex');
       const scope = createHash('sha256').update(`${actor}\n${idempotencyKey}`).digest('hex');
       const { result } = await oncePerDelivery(runtime, 'idempotency-key', scope, async () => ({ requestHash, submitted: await submit() }), IDEMPOTENCY_TTL_SECONDS);
       if (result.requestHash !== requestHash) {

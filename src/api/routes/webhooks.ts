@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { handleFinding, oncePerDelivery, type FindingResult } from '../../../jobs/findings.js';
 import type { Runtime } from '../../../jobs/runtime.js';
-import { RekeyError } from '../../errors.js';
+import { RekeyError, summarizeError } from '../../errors.js';
 import { SecretValue } from '../../secret.js';
 import { fetchSecretScanningAlert } from '../../webhooks/github-client.js';
 import { parseGitGuardianEvent, parseGithubSecretScanningEvent, parseTruffleHogFindings } from '../../webhooks/payloads.js';
@@ -39,8 +39,30 @@ function parseJson(body: Buffer, source: string): unknown {
   }
 }
 
-function bodyHash(body: Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
+/**
+ * Identifies a delivery by its body: an HMAC with the fingerprint key, because the body can
+ * carry a secret, and a plain hash of it would let anyone who sees the id test guesses.
+ */
+function bodyDigest(runtime: Runtime, body: Buffer): string {
+  return createHmac('sha256', runtime.fingerprintKey).update(body).digest('hex');
+}
+
+/**
+ * Reads a GitHub delivery's JSON. A webhook configured with the form content type sends it as
+ * the `payload` field of an urlencoded body; the signature still covers the raw body.
+ */
+function githubPayload(request: FastifyRequest, body: Buffer): unknown {
+  if ((request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+    const payload = new URLSearchParams(body.toString('utf8')).get('payload');
+    if (payload === null) throw new RekeyError('INVALID_PARAMETERS', 'GitHub delivery has no payload field');
+    return parseJson(Buffer.from(payload, 'utf8'), 'GitHub delivery payload');
+  }
+  return parseJson(body, 'GitHub delivery');
+}
+
+function rejectSignature(request: FastifyRequest, reply: FastifyReply, source: string, detail: string): FastifyReply {
+  request.log.warn({ source, reason: detail }, 'webhook signature rejected');
+  return sendProblem(reply, 401, 'INVALID_SIGNATURE', detail);
 }
 
 /**
@@ -63,6 +85,10 @@ export function candidatesOf(values: ReadonlyArray<SecretValue | null>): SecretV
 export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): void {
   const config = runtime.config.webhooks;
 
+  if (config.githubSecret !== undefined && config.githubToken === undefined) {
+    runtime.logger.warn('REKEY_GITHUB_WEBHOOK_SECRET is set without REKEY_GITHUB_TOKEN: alerts without a secret in the payload (all of GitHub\'s) are recorded as unresolved');
+  }
+
   const notConfigured = (reply: FastifyReply, variable: string): FastifyReply =>
     sendProblem(reply, 503, 'WEBHOOK_NOT_CONFIGURED', `this webhook is disabled: set ${variable} to the secret the sender signs with`);
 
@@ -79,7 +105,7 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
       if (config.githubSecret === undefined) return notConfigured(reply, 'REKEY_GITHUB_WEBHOOK_SECRET');
       const body = request.body as Buffer;
       if (!verifyGithubSignature(body, header(request, GITHUB_SIGNATURE_HEADER), config.githubSecret)) {
-        return sendProblem(reply, 401, 'INVALID_SIGNATURE', 'X-Hub-Signature-256 is missing or does not match the body');
+        return rejectSignature(request, reply, 'github', 'X-Hub-Signature-256 is missing or does not match the body; it must be sha256= and 64 lower-case hex digits');
       }
       const deliveryId = header(request, 'x-github-delivery');
       const eventName = header(request, GITHUB_EVENT_HEADER);
@@ -90,27 +116,38 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
         return reply.code(202).send({ deliveryId, ignored: `event ${eventName.slice(0, 64)} is not handled` });
       }
 
-      const event = parseGithubSecretScanningEvent(eventName, parseJson(body, 'GitHub delivery'));
+      const event = parseGithubSecretScanningEvent(eventName, githubPayload(request, body));
       if (event.event === 'ping') return reply.code(200).send({ deliveryId, ok: true });
       if (!GITHUB_TRIGGERING_ACTIONS.has(event.action)) {
         return reply.code(202).send({ deliveryId, ignored: `action ${event.action.slice(0, 64)} does not report a usable secret` });
       }
 
-      const outcome = await oncePerDelivery(runtime, 'github', deliveryId, async (): Promise<FindingResult[]> => {
+      const reference = `${event.owner}/${event.repo} secret scanning alert #${event.alertNumber}`;
+      // Deduplicated on the delivery id, and on the signed body too: the id header is not signed,
+      // so a captured delivery replayed under a new id must not be processed again.
+      const outcome = await oncePerDelivery(runtime, 'github', deliveryId, async (): Promise<FindingResult[]> => (await oncePerDelivery(runtime, 'github-body', bodyDigest(runtime, body), async (): Promise<FindingResult[]> => {
         let secret = event.secret;
-        if (secret === null) {
-          if (config.githubToken === undefined) {
-            throw new RekeyError('PRECONDITION_FAILED', 'the alert carries no secret and REKEY_GITHUB_TOKEN is not set, so rekey cannot fetch it');
-          }
-          const alert = await fetchSecretScanningAlert({
-            baseUrl: config.githubApiUrl, token: config.githubToken, owner: event.owner, repo: event.repo,
-            alertNumber: event.alertNumber, timeoutMs: GITHUB_FETCH_TIMEOUT_MS,
-          });
-          secret = alert.secret;
+        if (secret === null && config.githubToken === undefined) {
+          // Recorded so the alert is not lost: GitHub does not redeliver by itself.
+          const unresolved = 'the alert carries no secret and REKEY_GITHUB_TOKEN is not set, so rekey could not fetch it; set the token and redeliver the event from GitHub';
+          return [await handleFinding(runtime, { source: 'github', reference, observedAt: event.createdAt, candidates: [], unresolved }, 'github')];
         }
-        const reference = `${event.owner}/${event.repo} secret scanning alert #${event.alertNumber}`;
+        if (secret === null) {
+          try {
+            const alert = await fetchSecretScanningAlert({
+              baseUrl: config.githubApiUrl, token: config.githubToken!, owner: event.owner, repo: event.repo,
+              alertNumber: event.alertNumber, timeoutMs: GITHUB_FETCH_TIMEOUT_MS,
+            });
+            secret = alert.secret;
+          } catch (error) {
+            // Recorded, then answered with an error so that a redelivery from GitHub tries again.
+            const unresolved = `fetching the alert failed: ${summarizeError(error).code}: ${summarizeError(error).message}`;
+            await handleFinding(runtime, { source: 'github', reference, observedAt: event.createdAt, candidates: [], unresolved }, 'github');
+            throw error;
+          }
+        }
         return [await handleFinding(runtime, { source: 'github', reference, observedAt: event.createdAt, candidates: candidatesOf([secret]) }, 'github')];
-      });
+      })).result);
       return reply.code(202).send({ deliveryId, duplicate: outcome.duplicate, results: outcome.result } satisfies DeliveryReply);
     });
 
@@ -121,11 +158,11 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
         signature: header(request, GITGUARDIAN_SIGNATURE_HEADER),
         timestamp: header(request, GITGUARDIAN_TIMESTAMP_HEADER),
       }, config.gitguardianToken, Date.now() / 1000, config.gitguardianMaxSkewSeconds);
-      if (!verification.ok) return sendProblem(reply, 401, 'INVALID_SIGNATURE', `GitGuardian signature rejected: ${verification.reason}`);
+      if (!verification.ok) return rejectSignature(request, reply, 'gitguardian', `GitGuardian signature rejected: ${verification.reason}`);
 
       const event = parseGitGuardianEvent(parseJson(body, 'GitGuardian delivery'));
       // GitGuardian sends no delivery id; the signed body, timestamp included, identifies a delivery.
-      const deliveryId = bodyHash(body);
+      const deliveryId = bodyDigest(runtime, body);
       const outcome = await oncePerDelivery(runtime, 'gitguardian', deliveryId, async (): Promise<FindingResult[]> => {
         const reference = event.kind === 'incident' ? `GitGuardian incident ${event.incidentId} (${event.action})` : 'GitGuardian test message';
         const observedAt = event.kind === 'incident' ? event.occurredAt : new Date().toISOString();
@@ -138,11 +175,11 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
       if (config.trufflehogSecret === undefined) return notConfigured(reply, 'REKEY_TRUFFLEHOG_WEBHOOK_SECRET');
       const body = request.body as Buffer;
       if (!verifyHmacSha256Header(body, header(request, REKEY_SIGNATURE_HEADER), config.trufflehogSecret)) {
-        return sendProblem(reply, 401, 'INVALID_SIGNATURE', 'X-Rekey-Signature-256 is missing or does not match the body');
+        return rejectSignature(request, reply, 'trufflehog', 'X-Rekey-Signature-256 is missing or does not match the body; it must be sha256= and 64 lower-case hex digits');
       }
 
       const findings = parseTruffleHogFindings(body.toString('utf8'));
-      const deliveryId = bodyHash(body);
+      const deliveryId = bodyDigest(runtime, body);
       const outcome = await oncePerDelivery(runtime, 'trufflehog', deliveryId, async (): Promise<FindingResult[]> => {
         const results: FindingResult[] = [];
         for (const [index, finding] of findings.entries()) {
