@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -76,6 +77,8 @@ export interface FakeVaultOptions {
   kubernetesMounts?: string[];
   /** Makes every KV write require the `cas` option, as the engine's `cas_required` setting does. */
   casRequired?: boolean;
+  /** Serves HTTPS with this PEM key and certificate instead of plain HTTP. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 export interface RecordedVaultRequest {
@@ -223,6 +226,7 @@ export class FakeVault {
   private readonly namespaces = new Map<string, NamespaceState>();
   private readonly failures: InjectedVaultFailure[] = [];
   private readonly pendingTimers = new Set<NodeJS.Timeout>();
+  private readonly scheme: 'http' | 'https';
   private sealed = false;
   private delayMs = 0;
   private origin = '';
@@ -232,7 +236,9 @@ export class FakeVault {
     this.appRoleMounts = options.appRoleMounts ?? ['approle'];
     this.kubernetesMounts = options.kubernetesMounts ?? ['kubernetes'];
     this.casRequired = options.casRequired ?? false;
-    this.server = createServer((request, response) => this.handle(request, response));
+    const handler = (request: IncomingMessage, response: ServerResponse): void => this.handle(request, response);
+    this.server = options.tls === undefined ? createServer(handler) : createTlsServer(options.tls, handler);
+    this.scheme = options.tls === undefined ? 'http' : 'https';
     this.rootToken = this.createToken({ policies: ['root'] });
   }
 
@@ -243,16 +249,18 @@ export class FakeVault {
       fake.server.listen(0, '127.0.0.1', () => resolve());
     });
     const { port } = fake.server.address() as AddressInfo;
-    fake.origin = `http://127.0.0.1:${port}`;
+    fake.origin = `${fake.scheme}://127.0.0.1:${port}`;
     return fake;
   }
 
-  /** The server's address, http://127.0.0.1:<port>, as REKEY_VAULT_ADDR takes it. */
+  /** The server's address, http(s)://127.0.0.1:<port>, as REKEY_VAULT_ADDR takes it. */
   get url(): string {
     return this.origin;
   }
 
+  /** Stops the server. Closing it again does nothing. */
   async close(): Promise<void> {
+    if (!this.server.listening) return;
     for (const timer of this.pendingTimers) clearTimeout(timer);
     this.pendingTimers.clear();
     this.server.closeAllConnections();
@@ -278,6 +286,14 @@ export class FakeVault {
       meta: null,
     }));
     return token;
+  }
+
+  /** Revokes the token with this accessor, as `vault token revoke -accessor` does. Returns whether it existed. */
+  revokeAccessor(accessor: string): boolean {
+    for (const [token, record] of this.tokens) {
+      if (record.accessor === accessor) return this.tokens.delete(token);
+    }
+    return false;
   }
 
   /** Returns whether `token` exists and has not expired. */

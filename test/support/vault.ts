@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FakeVault, type FakeVaultOptions } from '../fakes/vault.js';
 
 export interface RawVaultResponse {
@@ -63,4 +67,30 @@ export class FakeVaults {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface TestCertificate {
+  key: string;
+  cert: string;
+  /** Path of the certificate file, for REKEY_VAULT_CACERT. */
+  certFile: string;
+  /** Removes the temporary folder of the files. */
+  remove(): void;
+}
+
+/** Creates a self-signed certificate for 127.0.0.1 with the openssl command, valid for one day. */
+export function selfSignedCertificate(): TestCertificate {
+  const folder = mkdtempSync(join(tmpdir(), 'rekey-vault-tls-'));
+  const keyFile = join(folder, 'key.pem');
+  const certFile = join(folder, 'cert.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+  ], { stdio: 'ignore' });
+  return {
+    key: readFileSync(keyFile, 'utf8'),
+    cert: readFileSync(certFile, 'utf8'),
+    certFile,
+    remove: () => rmSync(folder, { recursive: true, force: true }),
+  };
 }
