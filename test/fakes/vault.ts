@@ -107,7 +107,7 @@ export interface InjectedVaultFailure {
 /** Default and maximum token TTL of a Vault server without tuning: 768 hours. */
 const SYSTEM_MAX_TTL_SECONDS = 768 * 3600;
 const DEFAULT_MAX_VERSIONS = 10;
-/** Limits of KV custom metadata (Vault KV version 2 API reference). */
+/** Limits of KV custom metadata (vault-plugin-secrets-kv, path_metadata.go). */
 const MAX_CUSTOM_METADATA_KEYS = 64;
 const MAX_CUSTOM_METADATA_KEY_LENGTH = 128;
 const MAX_CUSTOM_METADATA_VALUE_LENGTH = 512;
