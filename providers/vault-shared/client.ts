@@ -175,6 +175,13 @@ export class VaultClient {
     return parseWith(call, response.body, parseSecretIdInfo);
   }
 
+  /** Looks a secret ID up by its value, without using up a login; null when Vault does not know it. */
+  async lookupAppRoleSecretId(mount: string, role: string, secretId: SecretValue, ctx: VaultCallContext = {}): Promise<SecretIdInfo | null> {
+    const call: VaultCall = { method: 'POST', path: appRolePath(mount, role, 'secret-id/lookup'), body: { secret_id: secretId } };
+    const response = await this.#request(call, ctx, [204, 404]);
+    return response.status === 200 ? parseWith(call, response.body, parseSecretIdInfo) : null;
+  }
+
   /** Destroys a secret ID by its accessor. Vault fails with a 500 when the accessor does not exist. */
   async destroyAppRoleSecretIdAccessor(mount: string, role: string, accessor: string, ctx: VaultCallContext = {}): Promise<void> {
     await this.#request({ method: 'POST', path: appRolePath(mount, role, 'secret-id-accessor/destroy'), body: { secret_id_accessor: accessor } }, ctx);

@@ -227,6 +227,8 @@ export interface SecretIdInfo {
   accessor: string;
   creationTime: string;
   expirationTime: string;
+  /** Logins left before the secret ID stops working, or 0 for no limit. */
+  numUses: number;
   metadata: Record<string, string>;
 }
 
@@ -236,6 +238,7 @@ export function parseSecretIdInfo(body: unknown): SecretIdInfo {
     accessor: stringAt(data, 'secret_id_accessor', 'data'),
     creationTime: stringAt(data, 'creation_time', 'data'),
     expirationTime: stringAt(data, 'expiration_time', 'data'),
+    numUses: integerAt(data, 'secret_id_num_uses', 'data'),
     metadata: stringMapAt(data, 'metadata', 'data'),
   };
 }
