@@ -135,7 +135,7 @@ export class VaultClient {
     await this.#request({ method: 'DELETE', path: kvPath(mount, 'metadata', path) }, ctx, [404]);
   }
 
-  /** Lists the keys under a KV folder; folders end in `/`. An empty or missing folder gives []. */
+  /** Lists the keys under a KV folder, where folders end in `/`. An empty or missing folder gives []. */
   async listKv(mount: string, folder: string, ctx: VaultCallContext = {}): Promise<string[]> {
     const call: VaultCall = { method: 'LIST', path: kvPath(mount, 'metadata', `${folder.replace(/\/+$/, '')}/`) };
     const response = await this.#request(call, ctx, [404]);
@@ -155,14 +155,14 @@ export class VaultClient {
     return parseWith(call, (await this.#request(call, ctx)).body, parseCreatedSecretId);
   }
 
-  /** Lists the accessors of an AppRole role's secret IDs; [] when it has none. */
+  /** Lists the accessors of an AppRole role's secret IDs, or [] when it has none. */
   async listAppRoleSecretIdAccessors(mount: string, role: string, ctx: VaultCallContext = {}): Promise<string[]> {
     const call: VaultCall = { method: 'LIST', path: appRolePath(mount, role, 'secret-id') };
     const response = await this.#request(call, ctx, [404]);
     return response.status === 404 ? [] : parseWith(call, response.body, parseKeys);
   }
 
-  /** Looks a secret ID up by its accessor; null when it does not exist. */
+  /** Looks a secret ID up by its accessor, or returns null when it does not exist. */
   async lookupAppRoleSecretIdAccessor(mount: string, role: string, accessor: string, ctx: VaultCallContext = {}): Promise<SecretIdInfo | null> {
     const call: VaultCall = { method: 'POST', path: appRolePath(mount, role, 'secret-id-accessor/lookup'), body: { secret_id_accessor: accessor } };
     const response = await this.#request(call, ctx, [204, 404, 400, 500]);
@@ -175,7 +175,7 @@ export class VaultClient {
     return parseWith(call, response.body, parseSecretIdInfo);
   }
 
-  /** Looks a secret ID up by its value, without using up a login; null when Vault does not know it. */
+  /** Looks a secret ID up by its value without using up a login, or returns null when Vault has no such secret ID. */
   async lookupAppRoleSecretId(mount: string, role: string, secretId: SecretValue, ctx: VaultCallContext = {}): Promise<SecretIdInfo | null> {
     const call: VaultCall = { method: 'POST', path: appRolePath(mount, role, 'secret-id/lookup'), body: { secret_id: secretId } };
     const response = await this.#request(call, ctx, [204, 404]);
@@ -209,8 +209,8 @@ export class VaultClient {
   }
 
   /**
-   * Sends an authenticated request and returns a 2xx response or one whose status is in `accepted`;
-   * any other status throws. A 403 caused by a dead token is retried once after logging in again.
+   * Sends an authenticated request and returns a 2xx response or one whose status is in `accepted`.
+   * Any other status throws. A 403 caused by a dead token is retried once after logging in again.
    */
   async #request(call: VaultCall, ctx: VaultCallContext, accepted: readonly number[] = []): Promise<VaultHttpResponse> {
     let token = await this.#tokens.token(ctx);
