@@ -6,6 +6,7 @@ import { createFileStore, FILE_STORE_KIND, paramsSchema as FILE_STORE_PARAMS_SCH
 import { createGeneratedSecretProvider, GENERATED_SECRET_KIND, GENERATED_SECRET_PARAMS_SCHEMA } from './generated-secret/index.js';
 import { createPostgresRolePasswordProvider, POSTGRES_ROLE_PASSWORD_KIND, POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA } from './postgres-role-password/index.js';
 import { createRedisAclPasswordProvider, REDIS_ACL_PASSWORD_KIND, REDIS_ACL_PASSWORD_PARAMS_SCHEMA } from './redis-acl-password/index.js';
+import { createVaultKvStore, VAULT_KV_KIND, VAULT_KV_PARAMS_SCHEMA } from './vault-kv/index.js';
 
 /** Every built-in credential kind. Adding a provider means adding its folder and one line here. */
 export const PROVIDERS: readonly ProviderEntry[] = [
@@ -19,6 +20,7 @@ export const PROVIDERS: readonly ProviderEntry[] = [
 export const STORES: readonly StoreEntry[] = [
   storeEntry(FILE_STORE_KIND, FILE_STORE_PARAMS_SCHEMA, (env) => createFileStore(env)),
   storeEntry(AWS_SECRETS_MANAGER_KIND, AWS_SECRETS_MANAGER_PARAMS_SCHEMA, createAwsSecretsManagerStore),
+  storeEntry(VAULT_KV_KIND, VAULT_KV_PARAMS_SCHEMA, createVaultKvStore),
 ];
 
 export function createRegistry(env: Env): Registry {

@@ -295,7 +295,12 @@ class RotationRun {
     const stageId = this.requireStageId();
     const newKeyId = this.state.newKeyId;
     await this.step('promote', async () => {
-      for (const target of this.target.stores) await target.store.promote(target.params, stageId, this.ctx);
+      for (const [index, target] of this.target.stores.entries()) {
+        if (this.state.promotedStores.includes(index)) continue;
+        await target.store.promote(target.params, stageId, this.ctx);
+        this.state.promotedStores = [...this.state.promotedStores, index];
+        await this.hooks.persist(this.state);
+      }
     }, { newKeyId });
     if (newKeyId !== null) await this.hooks.ledger.markCurrent(newKeyId);
     this.state.promoted = true;
@@ -459,7 +464,16 @@ export async function confirmRevocation(target: RotationTarget, oldKeyId: string
 export async function abandonRotation(target: RotationTarget, state: RotationState, ctx: StepContext, hooks: RotationHooks, error: unknown): Promise<RotationState> {
   state.error = summarizeError(error);
   state.outcome = 'failed';
-  if (!state.promoted) {
+  if (!state.promoted && state.promotedStores.length > 0) {
+    // Some stores already serve the replacement, so deleting it would break their consumers.
+    // Both credentials stay valid and the old one is not revoked; an operator resolves the store
+    // that failed and rotates again.
+    state.error = {
+      ...state.error,
+      message: `${state.error.message}; the replacement ${state.newKeyId ?? ''} is current in ${state.promotedStores.length} of ${target.stores.length} stores, so it was kept and the old credential was not revoked`,
+    };
+    ctx.logger.error({ newKeyId: state.newKeyId, promotedStores: state.promotedStores, error: state.error }, 'promotion failed part way; both credentials stay valid');
+  } else if (!state.promoted) {
     const newKeyId = state.newKeyId;
     if (newKeyId !== null && (target.provider.family === 'minted' || state.applied)) {
       await target.provider.discard(target.params, newKeyId, ctx);

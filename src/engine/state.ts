@@ -34,6 +34,8 @@ export interface RotationState {
   applied: boolean;
   verified: boolean;
   promoted: boolean;
+  /** Indexes (in the credential's store list) of the stores that already made the replacement current. */
+  promotedStores: number[];
   disabled: boolean;
   revoked: boolean;
   /** True once the provider stopped knowing the old credential; false if the confirm window ran out. */
@@ -57,6 +59,7 @@ export function initialRotationState(): RotationState {
     applied: false,
     verified: false,
     promoted: false,
+    promotedStores: [],
     disabled: false,
     revoked: false,
     confirmed: null,
