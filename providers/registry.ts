@@ -6,6 +6,9 @@ import { createFileStore, FILE_STORE_KIND, paramsSchema as FILE_STORE_PARAMS_SCH
 import { createGeneratedSecretProvider, GENERATED_SECRET_KIND, GENERATED_SECRET_PARAMS_SCHEMA } from './generated-secret/index.js';
 import { createPostgresRolePasswordProvider, POSTGRES_ROLE_PASSWORD_KIND, POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA } from './postgres-role-password/index.js';
 import { createRedisAclPasswordProvider, REDIS_ACL_PASSWORD_KIND, REDIS_ACL_PASSWORD_PARAMS_SCHEMA } from './redis-acl-password/index.js';
+import {
+  createVaultApproleSecretIdProvider, VAULT_APPROLE_SECRET_ID_KIND, VAULT_APPROLE_SECRET_ID_PARAMS_SCHEMA,
+} from './vault-approle-secret-id/index.js';
 import { createVaultKvStore, VAULT_KV_KIND, VAULT_KV_PARAMS_SCHEMA } from './vault-kv/index.js';
 
 /** Every built-in credential kind. Adding a provider means adding its folder and one line here. */
@@ -13,6 +16,7 @@ export const PROVIDERS: readonly ProviderEntry[] = [
   providerEntry(AWS_IAM_ACCESS_KEY_KIND, AWS_IAM_ACCESS_KEY_PARAMS_SCHEMA, createAwsIamAccessKeyProvider),
   providerEntry(POSTGRES_ROLE_PASSWORD_KIND, POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA, createPostgresRolePasswordProvider),
   providerEntry(REDIS_ACL_PASSWORD_KIND, REDIS_ACL_PASSWORD_PARAMS_SCHEMA, createRedisAclPasswordProvider),
+  providerEntry(VAULT_APPROLE_SECRET_ID_KIND, VAULT_APPROLE_SECRET_ID_PARAMS_SCHEMA, createVaultApproleSecretIdProvider),
   providerEntry(GENERATED_SECRET_KIND, GENERATED_SECRET_PARAMS_SCHEMA, () => createGeneratedSecretProvider()),
 ];
 

@@ -139,3 +139,53 @@ describe('rotating an AWS key into Vault KV', () => {
     expect(Object.keys(await accessKeyStatuses(iam, userName))).toEqual([run.credentials[0]!.newKeyId]);
   });
 });
+
+describe('rotating an AppRole secret-id through the queue', () => {
+  let vault: FakeVault;
+  let harness: Harness;
+
+  afterEach(async () => {
+    await harness?.close();
+    await vault?.close();
+  });
+
+  async function login(vaultServer: FakeVault, roleId: string, secretId: string): Promise<number> {
+    const response = await fetch(new URL('/v1/auth/approle/login', vaultServer.url), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role_id: roleId, secret_id: secretId }),
+    });
+    return response.status;
+  }
+
+  it('replaces the secret-id in Vault KV and destroys the old one', async () => {
+    vault = await FakeVault.start();
+    const roleId = vault.createAppRole('deployer', { tokenTtlSeconds: 600 });
+    const created = await fetch(new URL('/v1/auth/approle/role/deployer/secret-id', vault.url), { method: 'POST', headers: { 'x-vault-token': vault.rootToken } });
+    const oldSecretId = ((await created.json()) as { data: { secret_id: string } }).data.secret_id;
+    vault.writeKv('ci/deployer-approle', { role_id: roleId, secret_id: oldSecretId });
+
+    harness = await startHarness({
+      inventory: `
+environments:
+  ci:
+    credentials:
+      - id: deployer-approle
+        kind: vault-approle-secret-id
+        params: { role: deployer }
+        stores:
+          - store: vault-kv
+            path: ci/deployer-approle
+`,
+      env: { REKEY_VAULT_ADDR: vault.url, REKEY_VAULT_TOKEN: vault.rootToken },
+    });
+    const response = await harness.app.inject({ method: 'POST', url: '/v1/environments/ci/rotations', headers: harness.auth, payload: { reason: 'approle', mode: 'incident' } });
+    const run = await harness.waitForRun((response.json() as { runId: string }).runId);
+
+    expect(run.status).toBe('completed');
+    const current = vault.readKv('ci/deployer-approle') as { role_id: string; secret_id: string };
+    expect(current.role_id).toBe(roleId);
+    expect(current.secret_id).not.toBe(oldSecretId);
+    expect(await login(vault, roleId, current.secret_id)).toBe(200);
+    expect(await login(vault, roleId, oldSecretId)).toBe(400);
+    expect(vault.secretIdAccessors('deployer')).toHaveLength(1);
+  });
+});
