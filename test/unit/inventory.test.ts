@@ -115,7 +115,7 @@ describe('shipped inventories', () => {
     const registry = createRegistry({});
     const example = loadInventory('config/inventory.yaml', registry);
     expect(example.environments.get('ci')?.credentials.map((credential) => credential.kind)).toEqual([
-      'aws-iam-access-key', 'postgres-role-password', 'redis-acl-password', 'generated-secret',
+      'aws-iam-access-key', 'postgres-role-password', 'redis-acl-password', 'vault-approle-secret-id', 'generated-secret',
     ]);
     const demo = loadInventory('config/demo/inventory.yaml', registry);
     expect(demo.environments.get('demo')?.credentials.map((credential) => credential.id)).toEqual(['app-redis', 'api-token']);
