@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFileStore } from '../../providers/file-store/index.js';
@@ -79,6 +80,20 @@ describe('rotating an AWS key into Vault KV', () => {
     expect((await callerIdentity({ accessKeyId: inVault.access_key_id, secretAccessKey: inVault.secret_access_key })).arn).toMatch(new RegExp(`:user/${userName}$`));
     expect(await callerIdentity(oldKey)).toEqual({ error: 'InvalidClientTokenId' });
     expect(vault.kvKeys().filter((path) => path.startsWith('rekey-pending/'))).toEqual([]);
+
+    // The value travelled through the Vault client: it must not surface anywhere else.
+    const redisKeys = await harness.runtime.redis.keys(`${harness.env.REKEY_REDIS_PREFIX}:*`);
+    let redisDump = '';
+    for (const key of redisKeys) {
+      const type = await harness.runtime.redis.type(key);
+      if (type === 'string') redisDump += await harness.runtime.redis.get(key);
+      else if (type === 'hash') redisDump += JSON.stringify(await harness.runtime.redis.hgetall(key));
+    }
+    const places = { logs: harness.logs.join(''), audit: readFileSync(harness.env.REKEY_AUDIT_FILE!, 'utf8'), redis: redisDump };
+    for (const [place, text] of Object.entries(places)) {
+      expect(text.includes(inVault.secret_access_key), place).toBe(false);
+      expect(text.includes(vault.rootToken), place).toBe(false);
+    }
   });
 
   it('reports a concurrent write and overwrites nothing', async () => {
