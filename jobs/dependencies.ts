@@ -62,6 +62,11 @@ export class DependencyIndex {
     await this.redis.hset(this.key(environment), file, JSON.stringify(stored));
   }
 
+  /** Removes an uploaded dependency file; returns false if there was none of that name. */
+  async remove(environment: string, file: string): Promise<boolean> {
+    return (await this.redis.hdel(this.key(environment), file)) === 1;
+  }
+
   private async uploads(environment: string): Promise<Array<[string, StoredUpload]>> {
     const entries = await this.redis.hgetall(this.key(environment));
     return Object.entries(entries).map(([file, text]) => [file, JSON.parse(text) as StoredUpload]);

@@ -38,6 +38,7 @@ function describeValidation(error: FastifyError): string {
     const params = issue.params as Record<string, unknown>;
     if (issue.keyword === 'additionalProperties') return `${where} has unknown property "${String(params.additionalProperty)}"`;
     if (issue.keyword === 'enum') return `${where} must be one of ${(params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`;
+    if (issue.keyword === 'pattern') return `${where} has an invalid format`;
     return `${where} ${issue.message ?? 'is invalid'}`;
   });
   return parts.join('; ');
@@ -51,6 +52,10 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
   if (error.validation !== undefined) return sendProblem(reply, 400, 'INVALID_REQUEST', describeValidation(error));
   if (isRekeyError(error)) return sendProblem(reply, error.status, error.code, error.message, ERROR_CATALOGUE[error.code].title);
 
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    // Fastify's message quotes the parser's, which quotes part of the body.
+    return sendProblem(reply, 400, 'INVALID_JSON', 'the request body is not valid JSON');
+  }
   const status = error.statusCode ?? 500;
   if (status === 413) return sendProblem(reply, 413, 'BODY_TOO_LARGE', `request body exceeds the limit of ${request.routeOptions.bodyLimit ?? 0} bytes`);
   if (status === 415) return sendProblem(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json');

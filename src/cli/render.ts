@@ -16,7 +16,7 @@ export function formatCredential(credential: CredentialStatus): string {
   const phase = FINAL_OUTCOMES.has(credential.outcome) ? credential.outcome : `${credential.outcome} (${credential.step ?? 'queued'})`;
   const keys = `old ${credential.oldKeyId ?? '-'} -> new ${credential.newKeyId ?? '-'}`;
   const extra = [
-    credential.revokeAt === null ? '' : `revoke at ${credential.revokeAt}`,
+    credential.revokeAt === null || credential.outcome !== 'revocation-scheduled' ? '' : `revoke at ${credential.revokeAt}`,
     credential.error === null ? '' : `error ${credential.error.code}: ${credential.error.message}`,
   ].filter((part) => part !== '').join('; ');
   return `  ${credential.credentialId.padEnd(24)} ${phase.padEnd(32)} ${keys}${extra === '' ? '' : `  ${extra}`}`;

@@ -141,6 +141,17 @@ describe('compromised-package advisories', () => {
     expect(response.json().detail).toBe('invalid OSV advisory: affected[0].package.name is missing');
   });
 
+  it('deletes an uploaded dependency file', async () => {
+    const upload = await harness.app.inject({ method: 'PUT', url: '/v1/environments/worker/dependencies?file=requirements-dev.txt', headers: { ...harness.auth, 'content-type': 'text/plain' }, payload: 'pytest==8.0.0\n' });
+    expect(upload.statusCode).toBe(200);
+    const removed = await harness.app.inject({ method: 'DELETE', url: '/v1/environments/worker/dependencies/requirements-dev.txt', headers: harness.auth });
+    expect(removed.statusCode).toBe(204);
+    const again = await harness.app.inject({ method: 'DELETE', url: '/v1/environments/worker/dependencies/requirements-dev.txt', headers: harness.auth });
+    expect(again.statusCode).toBe(404);
+    const files = (await harness.app.inject({ method: 'GET', url: '/v1/environments/worker/dependencies', headers: harness.auth })).json() as { files: Array<{ file: string }> };
+    expect(files.files.map((entry) => entry.file)).not.toContain('requirements-dev.txt');
+  });
+
   it('rejects an upload without a file name', async () => {
     const response = await harness.app.inject({ method: 'PUT', url: '/v1/environments/worker/dependencies', headers: { ...harness.auth, 'content-type': 'text/plain' }, payload: REQUIREMENTS });
     expect(response.statusCode).toBe(400);

@@ -45,6 +45,14 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
     return { environment, files: await runtime.dependencies.describe(environment) };
   });
 
+  app.delete<{ Params: { environment: string; file: string } }>('/v1/environments/:environment/dependencies/:file', async (request, reply) => {
+    const { environment, file } = request.params;
+    if (!(await runtime.dependencies.remove(environment, file))) {
+      return sendProblem(reply, 404, 'DEPENDENCY_FILE_NOT_FOUND', `environment "${environment}" has no uploaded dependency file "${file}"; files named in the inventory change only with the inventory`);
+    }
+    return reply.code(204).send();
+  });
+
   void app.register(async (scope) => {
     // Dependency files arrive as they are on disk: JSON, TOML, YAML or plain text.
     scope.removeAllContentTypeParsers();
