@@ -82,7 +82,7 @@ export class DependencyIndex {
     return summaries;
   }
 
-  /** Every environment's dependencies, from the inventory and from uploads. */
+  /** Collects every environment's dependencies, from the inventory and from uploads. */
   async all(environments: Iterable<string>): Promise<Map<string, Dependency[]>> {
     const result = new Map<string, Dependency[]>();
     for (const environment of environments) {

@@ -16,7 +16,7 @@ export interface Finding {
   observedAt: string;
   /** Reported values and identifiers: each is looked up in the fingerprint index. */
   candidates: SecretValue[];
-  /** Why the report could not be resolved to values (an alert rekey could not fetch), if so. */
+  /** The reason the report could not be resolved to values (an alert rekey could not fetch), if so. */
   unresolved?: string;
 }
 
@@ -34,7 +34,7 @@ export interface FindingResult {
   credentialId: string | null;
   keyId: string | null;
   runId: string | null;
-  /** Why an unresolved finding could not be matched, and what to do. */
+  /** The reason an unresolved finding could not be matched, and what to do. */
   note: string | null;
   receivedAt: string;
 }
@@ -92,7 +92,7 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
   const active = await runtime.records.activeRotation(entry.environment, entry.credentialId);
   if (active !== null) {
     // A leak of the replacement the running rotation created makes that rotation start another
-    // one when it ends (the leaked mark above); a leak of the key it replaces just joins it.
+    // one when it ends, through the leaked mark above. A leak of the key it replaces joins it.
     const leakedReplacement = known.unpromotedKeyIds.includes(entry.keyId);
     return { status: leakedReplacement ? 'follow-up-queued' : 'joined', runId: active.runId };
   }

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { SecretValue } from '../src/secret.js';
 
-/** What a fingerprint or a public key id points to: one version of one credential. */
+/** The credential version a fingerprint or a public key id points to. */
 export interface IndexEntry {
   environment: string;
   credentialId: string;
@@ -16,7 +16,7 @@ export interface IndexEntry {
  * The fingerprint index: keyed hashes (HMAC-SHA256 with the fingerprint key) of every value
  * rekey staged and of every public key id it saw, each pointing to the credential version it
  * belongs to. A leaked value or key id reported by a scanner is matched here. Redis only ever
- * sees the hashes: a candidate string is hashed before it is looked up, so even a value that is
+ * receives the hashes: a candidate string is hashed before it is looked up, so even a value that is
  * not in the index never reaches a Redis command, its slow log or its monitor stream.
  */
 export class FingerprintIndex {
@@ -48,7 +48,7 @@ export class FingerprintIndex {
     await this.redis.set(this.keyIdKey(entry.keyId), JSON.stringify(stored));
   }
 
-  /** Finds the credential version a reported value or key id belongs to, if rekey knows it. */
+  /** Finds the credential version a reported value or key id belongs to, if the index has it. */
   async lookup(candidate: SecretValue): Promise<IndexEntry | null> {
     const byValue = await this.redis.get(this.valueKey(candidate.fingerprint(this.key)));
     if (byValue !== null) return JSON.parse(byValue) as IndexEntry;

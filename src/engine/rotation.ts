@@ -71,7 +71,7 @@ const INLINE_REVOKE_PAUSE_MS = 1000;
 /**
  * Runs (or resumes) the rotation of one credential. The steps and their order follow the two
  * credential families: minted (mint, stage, verify) and set (generate, stage, apply, verify).
- * The state says which steps are done, so a retry after a crash continues where the crash hit.
+ * The state records which steps are done, so a retry after a crash continues where the crash hit.
  */
 export interface RotationOptions {
   /**
@@ -179,12 +179,12 @@ class RotationRun {
   private async mintAndStage(): Promise<Material> {
     const state = this.state;
     // NOTE: a crash between the provider's create call returning and markUnpromoted below leaves
-    // a key that rekey's records do not know; the next inspect then reports it and, at the
-    // provider's key quota, stops with KEY_QUOTA naming it instead of deleting it.
+    // a key that rekey's records lack. The next inspect then reports it, and at the provider's
+    // key quota it stops with KEY_QUOTA naming the key instead of deleting it.
     if (state.staged) return this.recoverMaterial();
 
     if (state.newKeyId !== null) {
-      // The previous attempt minted a key and died before staging it: nobody holds its secret,
+      // The previous attempt minted a key and died before staging it: no store has its secret,
       // so it is deleted and minted again rather than left to use up the provider's key quota.
       await this.discardReplacement('lost before staging');
     }
@@ -436,7 +436,7 @@ class RotationRun {
 }
 
 /**
- * Polls the provider until it no longer knows the old credential. Returns false, after auditing
+ * Polls the provider until it no longer lists the old credential. Returns false, after auditing
  * it, when the window runs out: the old credential may still work and an operator must look.
  */
 export async function confirmRevocation(target: RotationTarget, oldKeyId: string, ctx: StepContext, hooks: Pick<RotationHooks, 'audit'>): Promise<boolean | null> {

@@ -10,7 +10,7 @@ export type RotationOutcome =
   | 'failed';
 
 /**
- * The durable progress of one credential's rotation. It holds ids and flags only, never a
+ * The durable progress of one credential's rotation. It contains ids and flags only, never a
  * value, because it is stored in the job's data in Redis. Each flag is set (and persisted) right
  * after its step succeeds, so a retry skips what is done and redoes only the interrupted step.
  */

@@ -6,7 +6,7 @@ import { FakeVault } from '../fakes/vault.js';
 import { accessKeyStatuses, adminIamClient, callerIdentity, createTestUser, deleteTestUser } from '../support/aws.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
-/** The IAM user's key, rotated into Vault KV (renamed fields) and the encrypted file store at once. */
+/** Builds an inventory that rotates the IAM user's key into Vault KV (renamed fields) and the encrypted file store at once. */
 function inventory(userName: string, fileFirst = false): string {
   const vaultTarget = `
           - store: vault-kv

@@ -41,7 +41,7 @@ function parseJson(body: Buffer, source: string): unknown {
 
 /**
  * Identifies a delivery by its body: an HMAC with the fingerprint key, because the body can
- * carry a secret, and a plain hash of it would let anyone who sees the id test guesses.
+ * carry a secret, and a plain hash of it would let anyone who reads the id test guesses.
  */
 function bodyDigest(runtime: Runtime, body: Buffer): string {
   return createHmac('sha256', runtime.fingerprintKey).update(body).digest('hex');
@@ -140,7 +140,7 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
             });
             secret = alert.secret;
           } catch (error) {
-            // Recorded, then answered with an error so that a redelivery from GitHub tries again.
+            // Recorded, then rethrown so the reply is an error and a redelivery from GitHub tries again.
             const unresolved = `fetching the alert failed: ${summarizeError(error).code}: ${summarizeError(error).message}`;
             await handleFinding(runtime, { source: 'github', reference, observedAt: event.createdAt, candidates: [], unresolved }, 'github');
             throw error;
