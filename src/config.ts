@@ -19,6 +19,8 @@ export interface RekeyConfig {
   fingerprintKeyFile: string;
   fingerprintKeyText: string | undefined;
   logLevel: string;
+  /** File of API token hashes, written by `rekey token create`. */
+  tokensFile: string;
   webhooks: WebhookConfig;
 }
 
@@ -68,6 +70,7 @@ export function readConfig(env: Env): RekeyConfig {
     fingerprintKeyFile: env.REKEY_FINGERPRINT_KEY_FILE ?? '.rekey/fingerprint.key',
     fingerprintKeyText: env.REKEY_FINGERPRINT_KEY === '' ? undefined : env.REKEY_FINGERPRINT_KEY,
     logLevel: env.REKEY_LOG_LEVEL ?? 'info',
+    tokensFile: env.REKEY_TOKENS_FILE ?? '.rekey/tokens.json',
     webhooks: {
       githubSecret: nonEmpty(env.REKEY_GITHUB_WEBHOOK_SECRET),
       githubApiUrl: env.REKEY_GITHUB_API_URL ?? 'https://api.github.com',

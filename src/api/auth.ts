@@ -1,11 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendProblem } from './problem.js';
+import { roleAllows, type Role, type TokenFileStore } from './tokens.js';
 
 /** The identity a request authenticated as. */
 export interface Principal {
+  /** Recorded as the actor of every change the request causes: `bootstrap-admin` or `token:<id>`. */
   actor: string;
-  role: 'admin';
+  role: Role;
+  /** Environments the principal may act on; null for all. */
+  environments: string[] | null;
 }
 
 declare module 'fastify' {
@@ -13,8 +17,10 @@ declare module 'fastify' {
     principal?: Principal;
   }
   interface FastifyContextConfig {
-    /** False for routes that need no token (the health probes). */
+    /** False for routes that authenticate otherwise (health probes, signed webhooks). */
     auth?: boolean;
+    /** The least role that may call the route; a route that declares none requires admin. */
+    role?: Role;
   }
 }
 
@@ -22,15 +28,23 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
+/** Returns whether the principal may act on `environment`. */
+export function mayAccessEnvironment(principal: Principal | undefined, environment: string): boolean {
+  return principal !== undefined && (principal.environments === null || principal.environments.includes(environment));
+}
+
 /**
- * Returns an onRequest hook that requires `Authorization: Bearer <token>` matching the bootstrap
- * token. Both sides are hashed first, so the comparison takes the same time whatever the length
- * or content of the token presented.
+ * Returns an onRequest hook that authenticates `Authorization: Bearer <token>` and checks the
+ * route's role and the environment in its path. The bootstrap token (REKEY_API_TOKEN) is an
+ * admin for every environment; other tokens come from the token file. Tokens are compared as
+ * SHA-256 digests in constant time, whatever their length or content.
  */
-export function bearerAuth(token: string): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
-  const expected = digest(token);
+export function bearerAuth(bootstrapToken: string, tokens: TokenFileStore): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  const expected = digest(bootstrapToken);
   return async (request, reply) => {
-    if (request.routeOptions.config.auth === false) return undefined;
+    const config = request.routeOptions.config;
+    if (config.auth === false) return undefined;
+
     const header = request.headers.authorization;
     if (header === undefined) {
       reply.header('www-authenticate', 'Bearer realm="rekey"');
@@ -41,11 +55,33 @@ export function bearerAuth(token: string): (request: FastifyRequest, reply: Fast
       reply.header('www-authenticate', 'Bearer realm="rekey", error="invalid_request"');
       return sendProblem(reply, 401, 'UNAUTHENTICATED', 'malformed Authorization header: expected "Bearer <token>"');
     }
-    if (!timingSafeEqual(digest(match[1]!), expected)) {
+
+    const presented = match[1]!;
+    let principal: Principal | undefined;
+    if (timingSafeEqual(digest(presented), expected)) {
+      principal = { actor: 'bootstrap-admin', role: 'admin', environments: null };
+    } else {
+      const checked = tokens.check(presented);
+      if (checked.status === 'expired') {
+        reply.header('www-authenticate', 'Bearer realm="rekey", error="invalid_token"');
+        return sendProblem(reply, 401, 'TOKEN_EXPIRED', `API token ${checked.token.id} expired at ${checked.token.expiresAt ?? ''}; create a new one with rekey token create`);
+      }
+      if (checked.status === 'valid') principal = { actor: `token:${checked.token.id}`, role: checked.token.role, environments: checked.token.environments };
+    }
+    if (principal === undefined) {
       reply.header('www-authenticate', 'Bearer realm="rekey", error="invalid_token"');
       return sendProblem(reply, 401, 'UNAUTHENTICATED', 'invalid API token');
     }
-    request.principal = { actor: 'bootstrap-admin', role: 'admin' };
+
+    const required = config.role ?? 'admin';
+    if (!roleAllows(principal.role, required)) {
+      return sendProblem(reply, 403, 'FORBIDDEN', `${principal.actor} has role ${principal.role}; ${request.method} ${request.routeOptions.url ?? ''} requires ${required}`);
+    }
+    const environment = (request.params as { environment?: unknown } | undefined)?.environment;
+    if (typeof environment === 'string' && !mayAccessEnvironment(principal, environment)) {
+      return sendProblem(reply, 403, 'FORBIDDEN', `${principal.actor} may not act on environment "${environment}"`);
+    }
+    request.principal = principal;
     return undefined;
   };
 }

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Runtime } from '../../jobs/runtime.js';
 import { bearerAuth } from './auth.js';
+import { TokenFileStore } from './tokens.js';
 import { handleError, sendProblem } from './problem.js';
 import { registerAdvisoryRoutes } from './routes/advisories.js';
 import { registerEnvironmentRoutes } from './routes/environments.js';
@@ -26,7 +27,14 @@ export function buildServer(runtime: Runtime): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   });
 
-  app.addHook('onRequest', bearerAuth(runtime.config.apiToken));
+  // Every route states who may call it; a route that forgets fails at start-up, not in use.
+  app.addHook('onRoute', (route) => {
+    const config = route.config as { auth?: boolean; role?: string } | undefined;
+    if (config?.auth !== false && config?.role === undefined) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no role: set config.role, or config.auth = false for a route that authenticates otherwise`);
+    }
+  });
+  app.addHook('onRequest', bearerAuth(runtime.config.apiToken, new TokenFileStore(runtime.config.tokensFile)));
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`));
 

@@ -5,6 +5,8 @@ import { createFileStore } from '../../providers/file-store/index.js';
 import { verifyAuditFile, DEFAULT_AUDIT_FILE } from '../audit/index.js';
 import { InventoryError } from '../inventory/load.js';
 import { ConfigError } from '../config.js';
+import { ROLES, TokenFileStore, type Role } from '../api/tokens.js';
+import { parseDuration } from '../inventory/schema.js';
 import { ApiError, RekeyClient } from './client.js';
 import { runServe } from './serve.js';
 import { waitForRun } from './wait.js';
@@ -62,6 +64,50 @@ program
     const run = await RekeyClient.fromEnv(process.env).status(runId);
     console.log(options.json ? JSON.stringify(run, null, 2) : formatRun(run));
   });
+
+const token = program.command('token').description('manage API tokens in the token file (REKEY_TOKENS_FILE, default .rekey/tokens.json)');
+token
+  .command('create')
+  .description('create an API token and print it once; only its SHA-256 is stored')
+  .requiredOption('--role <role>', `role of the token: ${ROLES.join(', ')}`)
+  .option('--environment <name>', 'limit the token to this environment (repeatable; default all)', collect, [])
+  .option('--expires <duration>', 'lifetime, such as 90d or 12h (default: no expiry)')
+  .option('--description <text>', 'what the token is for', '')
+  .action((options: { role: string; environment: string[]; expires?: string; description: string }) => {
+    if (!(ROLES as readonly string[]).includes(options.role)) throw new Error(`invalid role "${options.role}": use ${ROLES.join(', ')}`);
+    const created = tokenStore().create({
+      role: options.role as Role,
+      environments: options.environment.length === 0 ? null : options.environment,
+      expiresInMs: options.expires === undefined ? null : parseDuration(options.expires),
+      description: options.description,
+    });
+    console.error(`created token ${created.stored.id} (${created.stored.role}${created.stored.environments === null ? '' : `, ${created.stored.environments.join(', ')}`}${created.stored.expiresAt === null ? '' : `, expires ${created.stored.expiresAt}`}); it is shown once:`);
+    console.log(created.token);
+  });
+token
+  .command('list')
+  .description('list API tokens: id, role, environments, expiry; never the tokens')
+  .action(() => {
+    for (const stored of tokenStore().list()) {
+      console.log(`${stored.id}  ${stored.role.padEnd(8)} ${(stored.environments?.join(',') ?? 'all').padEnd(20)} expires ${stored.expiresAt ?? 'never'}  ${stored.description}`);
+    }
+  });
+token
+  .command('revoke')
+  .description('delete an API token by id')
+  .argument('<id>', 'token id, as rekey token list shows it')
+  .action((id: string) => {
+    if (!tokenStore().revoke(id)) {
+      console.error(`no token with id ${id}`);
+      process.exitCode = 1;
+      return;
+    }
+    console.log(`token ${id} revoked`);
+  });
+
+function tokenStore(): TokenFileStore {
+  return new TokenFileStore(process.env.REKEY_TOKENS_FILE ?? '.rekey/tokens.json');
+}
 
 const store = program.command('store').description('read the encrypted file store (REKEY_FILE_STORE, key from REKEY_MASTER_KEY or REKEY_MASTER_KEY_FILE)');
 store

@@ -63,6 +63,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     REKEY_MASTER_KEY_FILE: join(dir, 'master.key'),
     REKEY_AUDIT_FILE: join(dir, 'audit.jsonl'),
     REKEY_FINGERPRINT_KEY_FILE: join(dir, 'fingerprint.key'),
+    REKEY_TOKENS_FILE: join(dir, 'tokens.json'),
     REKEY_POSTGRES_URL: POSTGRES_ADMIN_URL,
     REKEY_REDIS_ACL_URL: REDIS_URL,
     REKEY_AWS_VERIFY_WINDOW_MS: '20000',

@@ -37,7 +37,7 @@ function describeMatches(matches: readonly Dependency[]): string {
 }
 
 export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): void {
-  app.get<{ Params: { environment: string } }>('/v1/environments/:environment/dependencies', async (request, reply) => {
+  app.get<{ Params: { environment: string } }>('/v1/environments/:environment/dependencies', { config: { role: 'viewer' } }, async (request, reply) => {
     const { environment } = request.params;
     if (!runtime.inventory.environments.has(environment)) {
       return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory`);
@@ -45,7 +45,7 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
     return { environment, files: await runtime.dependencies.describe(environment) };
   });
 
-  app.delete<{ Params: { environment: string; file: string } }>('/v1/environments/:environment/dependencies/:file', async (request, reply) => {
+  app.delete<{ Params: { environment: string; file: string } }>('/v1/environments/:environment/dependencies/:file', { config: { role: 'operator' } }, async (request, reply) => {
     const { environment, file } = request.params;
     if (!(await runtime.dependencies.remove(environment, file))) {
       return sendProblem(reply, 404, 'DEPENDENCY_FILE_NOT_FOUND', `environment "${environment}" has no uploaded dependency file "${file}"; files named in the inventory change only with the inventory`);
@@ -59,6 +59,7 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
     scope.put<{ Params: { environment: string }; Querystring: { file?: string; format?: DependencyFormat }; Body: string }>('/v1/environments/:environment/dependencies', {
+      config: { role: 'operator' },
       bodyLimit: DEPENDENCY_BODY_LIMIT,
       schema: {
         params: { type: 'object', properties: { environment: { type: 'string', pattern: ID_PATTERN } } },
@@ -84,9 +85,14 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
   });
 
   app.post<{ Querystring: { dryRun?: 'true' | 'false' }; Body: unknown }>('/v1/advisories', {
+    config: { role: 'operator' },
     bodyLimit: ADVISORY_BODY_LIMIT,
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { dryRun: { type: 'string', enum: ['true', 'false'] } } } },
   }, async (request, reply) => {
+    // An advisory can rotate any environment, so a token scoped to some may not post one.
+    if (request.principal?.environments !== null) {
+      return sendProblem(reply, 403, 'FORBIDDEN', `${request.principal?.actor ?? 'this token'} is limited to some environments; posting an advisory needs a token for all of them`);
+    }
     const advisory = parseOsv(request.body);
     const dryRun = request.query.dryRun === 'true';
     const actor = request.principal?.actor ?? 'unknown';

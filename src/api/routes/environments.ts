@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../../jobs/runtime.js';
 import type { EnvironmentEntry } from '../../inventory/schema.js';
+import { mayAccessEnvironment } from '../auth.js';
 import { sendProblem } from '../problem.js';
 
 async function describeEnvironment(runtime: Runtime, environment: EnvironmentEntry): Promise<Record<string, unknown>> {
@@ -21,13 +22,15 @@ async function describeEnvironment(runtime: Runtime, environment: EnvironmentEnt
 }
 
 export function registerEnvironmentRoutes(app: FastifyInstance, runtime: Runtime): void {
-  app.get('/v1/environments', async () => {
+  app.get('/v1/environments', { config: { role: 'viewer' } }, async (request) => {
     const environments = [];
-    for (const environment of runtime.inventory.environments.values()) environments.push(await describeEnvironment(runtime, environment));
+    for (const environment of runtime.inventory.environments.values()) {
+      if (mayAccessEnvironment(request.principal, environment.name)) environments.push(await describeEnvironment(runtime, environment));
+    }
     return { environments };
   });
 
-  app.get<{ Params: { environment: string } }>('/v1/environments/:environment', async (request, reply) => {
+  app.get<{ Params: { environment: string } }>('/v1/environments/:environment', { config: { role: 'viewer' } }, async (request, reply) => {
     const environment = runtime.inventory.environments.get(request.params.environment);
     if (environment === undefined) return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${request.params.environment}" is not in the inventory; known environments: ${[...runtime.inventory.environments.keys()].join(', ')}`);
     return describeEnvironment(runtime, environment);

@@ -7,6 +7,7 @@ import { submitRotation, type SubmittedRun } from '../../../jobs/submit.js';
 import type { Runtime } from '../../../jobs/runtime.js';
 import type { RotationMode } from '../../contracts.js';
 import { ID_PATTERN } from '../../inventory/schema.js';
+import { mayAccessEnvironment } from '../auth.js';
 import { sendProblem } from '../problem.js';
 
 /** Rotation requests are small; a larger body is a mistake or an attack. */
@@ -40,6 +41,7 @@ const rotationBodySchema = {
 
 export function registerRotationRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.post<{ Params: { environment: string }; Body: RotationBody }>('/v1/environments/:environment/rotations', {
+    config: { role: 'operator' },
     bodyLimit: ROTATION_BODY_LIMIT,
     schema: {
       params: { type: 'object', properties: { environment: { type: 'string', pattern: ID_PATTERN } } },
@@ -49,6 +51,10 @@ export function registerRotationRoutes(app: FastifyInstance, runtime: Runtime): 
     const { environment } = request.params;
     if (!runtime.inventory.environments.has(environment)) {
       return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory; known environments: ${[...runtime.inventory.environments.keys()].join(', ')}`);
+    }
+    // Cutting a credential off before its replacement exists can stop workloads: admins only.
+    if (request.body.revokeFirst === true && request.principal?.role !== 'admin') {
+      return sendProblem(reply, 403, 'FORBIDDEN', `revokeFirst requires the admin role; ${request.principal?.actor ?? 'this token'} has ${request.principal?.role ?? 'none'}`);
     }
     const userAgent = request.headers['user-agent'] ?? '';
     const actor = request.principal?.actor ?? 'unknown';
@@ -87,10 +93,14 @@ export function registerRotationRoutes(app: FastifyInstance, runtime: Runtime): 
   });
 
   app.get<{ Params: { runId: string } }>('/v1/rotations/:runId', {
+    config: { role: 'viewer' },
     schema: { params: { type: 'object', properties: { runId: { type: 'string', pattern: UUID_PATTERN } } } },
   }, async (request, reply) => {
     const run = await runtime.records.getRun(request.params.runId);
-    if (run === null) return sendProblem(reply, 404, 'RUN_NOT_FOUND', `no run with id ${request.params.runId}`);
+    // A run of an environment the token may not see is reported as missing, not as forbidden.
+    if (run === null || !mayAccessEnvironment(request.principal, run.environment)) {
+      return sendProblem(reply, 404, 'RUN_NOT_FOUND', `no run with id ${request.params.runId}`);
+    }
     return describeRun(runtime, run);
   });
 }

@@ -10,6 +10,7 @@ import {
   GITGUARDIAN_SIGNATURE_HEADER, GITGUARDIAN_TIMESTAMP_HEADER, GITHUB_EVENT_HEADER, GITHUB_SIGNATURE_HEADER, REKEY_SIGNATURE_HEADER,
   verifyGitGuardianSignature, verifyGithubSignature, verifyHmacSha256Header,
 } from '../../webhooks/signatures.js';
+import { mayAccessEnvironment } from '../auth.js';
 import { sendProblem } from '../problem.js';
 
 /** Scanner deliveries are small; GitHub caps its own payloads at 25 MB, TruffleHog batches stay far below 1 MB. */
@@ -93,8 +94,13 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
     sendProblem(reply, 503, 'WEBHOOK_NOT_CONFIGURED', `this webhook is disabled: set ${variable} to the secret the sender signs with`);
 
   app.get<{ Querystring: { limit?: string } }>('/v1/findings', {
+    config: { role: 'viewer' },
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$' } } } },
-  }, async (request) => ({ findings: await runtime.records.listFindings(Number(request.query.limit ?? '100')) }));
+  }, async (request) => {
+    const findings = await runtime.records.listFindings(Number(request.query.limit ?? '100'));
+    // A scoped token sees the findings of its environments; unmatched ones name none.
+    return { findings: findings.filter((finding) => finding.environment === null ? request.principal?.environments === null : mayAccessEnvironment(request.principal, finding.environment)) };
+  });
 
   void app.register(async (scope) => {
     // Signatures are computed over the exact bytes received, so these routes keep the raw body.

@@ -1,0 +1,115 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** Roles in increasing order of power; each includes the ones before it. */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function roleAllows(held: Role, required: Role): boolean {
+  return ROLES.indexOf(held) >= ROLES.indexOf(required);
+}
+
+/** An API token as stored: its SHA-256, never the token itself. */
+export interface StoredToken {
+  id: string;
+  /** SHA-256 (hex) of the whole token string. */
+  sha256: string;
+  role: Role;
+  /** Environments the token may act on; null for all. */
+  environments: string[] | null;
+  createdAt: string;
+  expiresAt: string | null;
+  description: string;
+}
+
+interface TokenFile {
+  tokens: StoredToken[];
+}
+
+/** Tokens look like `rk_<id>_<secret>`: the id finds the stored hash without a scan. */
+const TOKEN_PATTERN = /^rk_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$/;
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+export type TokenCheck =
+  | { status: 'valid'; token: StoredToken }
+  | { status: 'expired'; token: StoredToken }
+  | { status: 'unknown' };
+
+/**
+ * API tokens kept as hashes in a JSON file (mode 0600). The file is read again whenever it
+ * changes, so a token created or removed with the CLI takes effect without a restart.
+ */
+export class TokenFileStore {
+  #loadedAt = -1;
+  #tokens = new Map<string, StoredToken>();
+
+  constructor(readonly path: string) {}
+
+  #refresh(): void {
+    if (!existsSync(this.path)) {
+      this.#tokens.clear();
+      this.#loadedAt = -1;
+      return;
+    }
+    const modified = statSync(this.path).mtimeMs;
+    if (modified === this.#loadedAt) return;
+    const parsed = JSON.parse(readFileSync(this.path, 'utf8')) as TokenFile;
+    this.#tokens = new Map(parsed.tokens.map((token) => [token.id, token]));
+    this.#loadedAt = modified;
+  }
+
+  /** Checks a presented token in constant time against the stored hash of its id. */
+  check(presented: string, now: Date = new Date()): TokenCheck {
+    const id = TOKEN_PATTERN.exec(presented)?.[1];
+    if (id === undefined) return { status: 'unknown' };
+    this.#refresh();
+    const stored = this.#tokens.get(id);
+    if (stored === undefined) return { status: 'unknown' };
+    if (!timingSafeEqual(sha256(presented), Buffer.from(stored.sha256, 'hex'))) return { status: 'unknown' };
+    if (stored.expiresAt !== null && Date.parse(stored.expiresAt) <= now.getTime()) return { status: 'expired', token: stored };
+    return { status: 'valid', token: stored };
+  }
+
+  list(): StoredToken[] {
+    this.#refresh();
+    return [...this.#tokens.values()];
+  }
+
+  /** Creates a token, stores its hash and returns the token: the only time it is ever shown. */
+  create(options: { role: Role; environments: string[] | null; expiresInMs: number | null; description: string }): { token: string; stored: StoredToken } {
+    const id = randomBytes(6).toString('hex');
+    const token = `rk_${id}_${randomBytes(32).toString('base64url')}`;
+    const createdAt = new Date();
+    const stored: StoredToken = {
+      id,
+      sha256: sha256(token).toString('hex'),
+      role: options.role,
+      environments: options.environments,
+      createdAt: createdAt.toISOString(),
+      expiresAt: options.expiresInMs === null ? null : new Date(createdAt.getTime() + options.expiresInMs).toISOString(),
+      description: options.description,
+    };
+    this.#write([...this.list(), stored]);
+    return { token, stored };
+  }
+
+  /** Removes a token by id; returns false if there was none. */
+  revoke(id: string): boolean {
+    const tokens = this.list();
+    const kept = tokens.filter((token) => token.id !== id);
+    if (kept.length === tokens.length) return false;
+    this.#write(kept);
+    return true;
+  }
+
+  #write(tokens: StoredToken[]): void {
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+    writeFileSync(this.path, `${JSON.stringify({ tokens } satisfies TokenFile, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(this.path, 0o600);
+    this.#loadedAt = -1;
+  }
+}
