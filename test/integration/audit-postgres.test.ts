@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  createPostgresAuditSink, ensureAuditSchema, GENESIS_HASH, hashRecord, readAuditFileRecords, readAuditRecords,
-  verifyAuditFile, verifyAuditTable, type AuditEvent, type AuditPage, type AuditRecord, type PostgresAuditSink,
+  GENESIS_HASH, hashRecord, readAuditFileRecords, verifyAuditFile, type AuditEvent, type AuditPage, type AuditRecord,
 } from '../../src/audit/index.js';
+import {
+  createPostgresAuditSink, ensureAuditSchema, readAuditRecords, verifyAuditTable, type PostgresAuditSink,
+} from '../../src/audit/postgres-sink.js';
 import { POSTGRES_ADMIN_URL, uniqueRoleName, withAdmin } from '../support/postgres.js';
 
 const sinks: PostgresAuditSink[] = [];
