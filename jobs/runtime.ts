@@ -1,7 +1,8 @@
 import { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createAuditSinkFromEnv, type AuditSink } from '../src/audit/index.js';
+import type { AuditSink } from '../src/audit/index.js';
+import { createAuditSinkFor } from '../src/audit/select.js';
 import type { Env } from '../src/contracts.js';
 import { loadFingerprintKey, readConfig, type RekeyConfig } from '../src/config.js';
 import { loadInventory } from '../src/inventory/load.js';
@@ -60,7 +61,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const flows = new FlowProducer({ connection: redis, prefix: config.redisPrefix });
   logErrorsThrottled(queue, logger, 'queue');
   logErrorsThrottled(flows, logger, 'flow producer');
-  const audit = options.withAudit ? createAuditSinkFromEnv(options.env) : null;
+  const audit = options.withAudit ? createAuditSinkFor(options.env) : null;
 
   return {
     config,

@@ -4,6 +4,7 @@ import { bearerAuth } from './auth.js';
 import { TokenFileStore } from './tokens.js';
 import { handleError, sendProblem } from './problem.js';
 import { registerAdvisoryRoutes } from './routes/advisories.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRotationRoutes } from './routes/rotations.js';
@@ -43,5 +44,6 @@ export function buildServer(runtime: Runtime): FastifyInstance {
   registerEnvironmentRoutes(app, runtime);
   registerWebhookRoutes(app, runtime);
   registerAdvisoryRoutes(app, runtime);
+  registerAuditRoutes(app, runtime);
   return app;
 }

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createFileStore } from '../../providers/file-store/index.js';
-import { verifyAuditFile, DEFAULT_AUDIT_FILE } from '../audit/index.js';
+import { auditLocation, describeAuditLocation, readAuditPage, verifyAudit, type AuditLocation } from '../audit/select.js';
 import { InventoryError } from '../inventory/load.js';
 import { ConfigError } from '../config.js';
 import { ROLES, TokenFileStore, type Role } from '../api/tokens.js';
@@ -139,32 +139,84 @@ store
     value.wipe();
   });
 
-const audit = program.command('audit').description('work with the audit trail');
+const audit = program.command('audit').description('work with the audit trail (a PostgreSQL table when DATABASE_URL or REKEY_AUDIT_DATABASE_URL is set, else REKEY_AUDIT_FILE)');
+
+function selectedAuditLocation(file: string | undefined): AuditLocation {
+  return file === undefined ? auditLocation(process.env) : { kind: 'file', path: file };
+}
+
 audit
   .command('verify')
   .description('check the hash chain of the audit trail; exit 1 at the first broken record')
-  .option('--file <path>', 'audit file (default: REKEY_AUDIT_FILE or .rekey/audit.jsonl)')
+  .option('--file <path>', 'verify this audit file instead of the configured trail')
   .action(async (options: { file?: string }) => {
-    const path = options.file ?? process.env.REKEY_AUDIT_FILE ?? DEFAULT_AUDIT_FILE;
-    if (!existsSync(path)) {
-      console.error(`audit trail ${path} not found; pass --file or set REKEY_AUDIT_FILE`);
+    const location = selectedAuditLocation(options.file);
+    const name = describeAuditLocation(location);
+    if (location.kind === 'file' && !existsSync(location.path)) {
+      console.error(`audit trail ${name} not found; pass --file or set REKEY_AUDIT_FILE`);
       process.exitCode = 1;
       return;
     }
-    const result = await verifyAuditFile(path);
-    if (result.ok) {
-      console.log(`audit trail ${path}: ${result.records} records, chain intact`);
-      // Cutting records off the end leaves a valid chain; comparing this line with a copy kept
-      // elsewhere detects it.
-      const last = readFileSync(path, 'utf8').trimEnd().split('\n').at(-1);
+    const result = await verifyAudit(location);
+    if (!result.ok) {
+      const where = location.kind === 'file' ? `line ${result.line}` : `seq ${result.line}`;
+      console.error(`audit trail ${name}: broken at ${where}: ${result.reason} (${result.records} valid records before it)`);
+      process.exitCode = 1;
+      return;
+    }
+    console.log(`audit trail ${name}: ${result.records} records, chain intact`);
+    // Cutting records off the end leaves a valid chain; comparing this line with a copy kept
+    // elsewhere detects it.
+    if (location.kind === 'file') {
+      const last = readFileSync(location.path, 'utf8').trimEnd().split('\n').at(-1);
       if (last !== undefined && last !== '') {
         const record = JSON.parse(last) as { seq: number; hash: string };
         console.log(`last record: seq ${record.seq}, hash ${record.hash}`);
       }
-      return;
     }
-    console.error(`audit trail ${path}: broken at line ${result.line}: ${result.reason} (${result.records} valid records before it)`);
-    process.exitCode = 1;
+  });
+
+const CSV_COLUMNS = ['seq', 'time', 'runId', 'rotationId', 'environment', 'credentialId', 'provider', 'step', 'outcome', 'actor', 'trigger', 'oldKeyId', 'newKeyId', 'errorCode', 'hash'] as const;
+
+function csvField(value: unknown): string {
+  const text = value === undefined || value === null ? '' : String(value);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+audit
+  .command('export')
+  .description('write the audit trail to standard output, oldest first, optionally filtered')
+  .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
+  .option('--environment <name>', 'only records of this environment')
+  .option('--credential <id>', 'only records of this credential')
+  .option('--run <runId>', 'only records of this run')
+  .option('--from <time>', 'only records at or after this ISO 8601 time')
+  .option('--to <time>', 'only records before this ISO 8601 time')
+  .option('--file <path>', 'export this audit file instead of the configured trail')
+  .action(async (options: { format: 'jsonl' | 'csv'; environment?: string; credential?: string; run?: string; from?: string; to?: string; file?: string }) => {
+    const location = selectedAuditLocation(options.file);
+    const filters = {
+      environment: options.environment,
+      credentialId: options.credential,
+      runId: options.run,
+      from: options.from === undefined ? undefined : new Date(options.from),
+      to: options.to === undefined ? undefined : new Date(options.to),
+    };
+    if (options.format === 'csv') console.log(CSV_COLUMNS.join(','));
+    let afterSeq: number | undefined;
+    for (;;) {
+      const page = await readAuditPage(location, { filters, limit: 1000, afterSeq });
+      for (const record of page.records) {
+        if (options.format === 'jsonl') {
+          console.log(JSON.stringify(record));
+          continue;
+        }
+        const row: Record<string, unknown> = { ...record, errorCode: record.error?.code };
+        console.log(CSV_COLUMNS.map((column) => csvField(row[column])).join(','));
+      }
+      if (page.nextAfterSeq === null) break;
+      afterSeq = page.nextAfterSeq;
+    }
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -164,6 +164,19 @@ describe('rekey CLI against rekey serve', () => {
       ]);
     });
 
+    it('exports the trail as CSV and JSONL', () => {
+      const records = readFileSync(env.REKEY_AUDIT_FILE!, 'utf8').trimEnd().split('\n').length;
+      const csv = rekey(['audit', 'export', '--format', 'csv', '--file', env.REKEY_AUDIT_FILE!], env);
+      expect(csv.status).toBe(0);
+      const rows = csv.stdout.trimEnd().split('\n');
+      expect(rows[0]).toBe('seq,time,runId,rotationId,environment,credentialId,provider,step,outcome,actor,trigger,oldKeyId,newKeyId,errorCode,hash');
+      expect(rows).toHaveLength(records + 1);
+      const jsonl = rekey(['audit', 'export', '--credential', 'app-db', '--file', env.REKEY_AUDIT_FILE!], env);
+      const lines = jsonl.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { credentialId: string });
+      expect(lines.length).toBeGreaterThan(5);
+      expect(new Set(lines.map((line) => line.credentialId))).toEqual(new Set(['app-db']));
+    });
+
     it('detects an edited record', () => {
       const path = tampered((lines) => lines.map((line, index) => (index === 4 ? line.replace('"succeeded"', '"failed"').replace('"started"', '"failed"') : line)));
       const result = rekey(['audit', 'verify', '--file', path], env);

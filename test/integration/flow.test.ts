@@ -137,6 +137,16 @@ describe('rotation flow through the queue', () => {
     expect(response.json().code).toBe('INVALID_PARAMETERS');
   });
 
+  it('pages through the audit trail', async () => {
+    const first = (await harness.app.inject({ method: 'GET', url: '/v1/audit?environment=demo&limit=5', headers: harness.auth })).json() as { records: Array<{ seq: number; environment: string }>; nextAfterSeq: number | null };
+    expect(first.records.map((record) => record.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(first.nextAfterSeq).toBe(5);
+    const second = (await harness.app.inject({ method: 'GET', url: `/v1/audit?environment=demo&limit=5&afterSeq=${first.nextAfterSeq}`, headers: harness.auth })).json() as { records: Array<{ seq: number }> };
+    expect(second.records.map((record) => record.seq)).toEqual([6, 7, 8, 9, 10]);
+    const invalid = await harness.app.inject({ method: 'GET', url: '/v1/audit?limit=0', headers: harness.auth });
+    expect(invalid.statusCode).toBe(400);
+  });
+
   it('keeps an intact audit chain', async () => {
     const verification = await verifyAuditFile(harness.env.REKEY_AUDIT_FILE!);
     expect(verification.ok).toBe(true);
