@@ -26,6 +26,12 @@ export function buildServer(runtime: Runtime): FastifyInstance {
     loggerInstance: runtime.logger as FastifyBaseLogger,
     bodyLimit: DEFAULT_BODY_LIMIT,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    // Errors the router raises before any route runs (a malformed URL, an over-long path
+    // parameter) become problem responses too. Their messages quote the URL, so they are not used.
+    frameworkErrors: (error, _request, reply) => {
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 414, 'URI_TOO_LONG', 'a path parameter is longer than 100 characters');
+      return sendProblem(reply, 400, 'INVALID_URL', 'the request URL is malformed');
+    },
   });
 
   // Every route states who may call it; a route that forgets fails at start-up, not in use.

@@ -578,51 +578,8 @@ function webhookRequests(harness: Harness): fc.Arbitrary<GeneratedRequest> {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Known product bugs. The main properties skip these request classes, and the `it.fails` tests
-// at the end reproduce each one, so they start failing once the bug is fixed.
-// ---------------------------------------------------------------------------------------------
-
 /** fastify's router limit (`maxParamLength`, default 100 characters), which the API leaves as is. */
 const MAX_PARAM_LENGTH = 100;
-
-/**
- * NOTE: product bug. A path parameter longer than 100 characters gets fastify's own 414 reply
- * (`FST_ERR_MAX_PARAM_LENGTH`) as application/json, not a problem document, and its message
- * quotes the whole path. The router rejects it before the error handler runs.
- */
-function hitsLongParameterBug(request: GeneratedRequest): boolean {
-  const path = request.url.split('?')[0] ?? '';
-  return path.split('/').some((segment) => segment.length > MAX_PARAM_LENGTH);
-}
-
-/**
- * NOTE: product bug. A request with no body and no Content-Type leaves `request.body` undefined
- * on the routes that read the raw body, and both throw a TypeError on it. The reply is 500
- * INTERNAL instead of a 4xx. A webhook fails when its signature header is well-formed, because
- * the HMAC check calls `update(undefined)`. A dependency upload with a valid token fails in
- * `content.replace`. The filter skips the whole class, signature or not.
- */
-function hitsEmptyBodyBug(request: GeneratedRequest): boolean {
-  const empty = request.payload === undefined || request.payload.length === 0;
-  const rawBodyRoute = (request.method === 'POST' && request.url.startsWith('/v1/webhooks/'))
-    || (request.method === 'PUT' && /^\/v1\/environments\/[^/?]*\/dependencies(\?|$)/.test(request.url));
-  return rawBodyRoute && empty && request.headers['content-type'] === undefined;
-}
-
-/**
- * NOTE: product bug. A pnpm-lock.yaml or package-lock.json upload with a package installed from a
- * URL with credentials (`git+https://user:TOKEN@host/repo.git`) gets a reply
- * with that URL, unredacted, in `skipped[].reason` (pnpm: also in `skipped[].entry`). requirements.txt entries go
- * through redactUrlCredentials; these two parsers' entries do not.
- */
-function hitsLockfileCredentialBug(request: GeneratedRequest): boolean {
-  return request.method === 'PUT' && /pnpm-lock|package-lock|npm-shrinkwrap/.test(request.url) && request.payload?.toString().includes(`${CANARY}@`) === true;
-}
-
-function hitsKnownBug(request: GeneratedRequest): boolean {
-  return hitsLongParameterBug(request) || hitsEmptyBodyBug(request) || hitsLockfileCredentialBug(request);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Checks
@@ -763,23 +720,22 @@ describe('API properties', () => {
 
   for (const [name, requests, numRuns] of groups) {
     it(`holds for generated ${name}`, async () => {
-      await fc.assert(fc.asyncProperty(requests(harness).filter((request) => !hitsKnownBug(request)), (request) => sendAndCheck(harness, state, request)), runOptions(numRuns));
+      await fc.assert(fc.asyncProperty(requests(harness), (request) => sendAndCheck(harness, state, request)), runOptions(numRuns));
     });
   }
 
-  // Each known bug's request class on its own: every request in it fails, so these stay failing
-  // until the bug is fixed. Then `it.fails` reports them, and the filter above can go.
-  const knownBugs: Array<[string, (harness: Harness) => fc.Arbitrary<GeneratedRequest>]> = [
-    ['long path parameter gets 414 without a problem document', (target) => fc.record({
+  // Request classes that broke a property once, each checked on its own.
+  const regressions: Array<[string, (harness: Harness) => fc.Arbitrary<GeneratedRequest>]> = [
+    ['a long path parameter gets a 414 problem', (target) => fc.record({
       parameter: fc.stringMatching(new RegExp(`^[a-z]{${MAX_PARAM_LENGTH + 1},${2 * MAX_PARAM_LENGTH}}$`)),
       route: fc.constantFrom('/v1/environments/{}', '/v1/environments/{}/dependencies', '/v1/rotations/{}'),
     }).map(({ parameter, route }) => ({ method: 'GET' as const, url: route.replace('{}', parameter), headers: target.auth }))],
-    ['empty body without content type gets 500', (target) => fc.constantFrom<GeneratedRequest>(
+    ['an empty body without content type gets a 4xx', (target) => fc.constantFrom<GeneratedRequest>(
       { method: 'POST', url: '/v1/webhooks/github', headers: { 'x-hub-signature-256': signGithub(Buffer.alloc(0), GITHUB_SECRET), 'x-github-event': 'ping', 'x-github-delivery': randomUUID() }, payload: '' },
       { method: 'POST', url: '/v1/webhooks/trufflehog', headers: { 'x-rekey-signature-256': signHmacSha256(Buffer.alloc(0), TRUFFLEHOG_SECRET) }, payload: '' },
       { method: 'PUT', url: '/v1/environments/demo/dependencies?file=requirements.txt', headers: target.auth, payload: '' },
     )],
-    ['lockfile upload echoes URL credentials', (target) => fc.constantFrom(
+    ['a lockfile upload hides URL credentials', (target) => fc.constantFrom(
       ['pnpm-lock.yaml', `lockfileVersion: '9.0'\npackages:\n  private@git+https://oauth2:${CANARY}@gitlab.example/acme/private.git#abc: {}\n`],
       ['pnpm-lock.yaml', `lockfileVersion: '9.0'\npackages:\n  'private@https://user:${CANARY}@registry.example/private.tgz': {}\n`],
       ['package-lock.json', JSON.stringify({ lockfileVersion: 1, dependencies: { private: { version: `git+https://${CANARY}@github.com/acme/private.git#abc` } } })],
@@ -791,8 +747,8 @@ describe('API properties', () => {
     }))],
   ];
 
-  for (const [name, requests] of knownBugs) {
-    it.fails(`known bug: ${name}`, async () => {
+  for (const [name, requests] of regressions) {
+    it(`holds when ${name}`, async () => {
       await fc.assert(fc.asyncProperty(requests(harness), (request) => sendAndCheck(harness, state, request)), { numRuns: 10, seed: SEED });
     });
   }

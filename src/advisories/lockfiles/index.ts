@@ -1,7 +1,7 @@
 import { RekeyError } from '../../errors.js';
 import { normalizePackageName } from '../names.js';
 import type { Dependency, DependencyFormat, DependencyList } from '../types.js';
-import type { ParsedEntries } from './common.js';
+import { redactUrlCredentials, type ParsedEntries } from './common.js';
 import { parsePackageLock } from './package-lock.js';
 import { parsePnpmLock } from './pnpm-lock.js';
 import { parsePoetryLock } from './poetry-lock.js';
@@ -47,7 +47,9 @@ export function parseDependencyFile(fileName: string | undefined, content: strin
   }
 
   const { dependencies, skipped } = parser(content.replace(/^\uFEFF/, ''));
-  return { format: resolvedFormat, dependencies: distinctSorted(dependencies), skipped };
+  // Skipped entries reach the API client: a git or tarball URL in any format can carry a token.
+  const redacted = skipped.map((entry) => ({ ...entry, entry: redactUrlCredentials(entry.entry), reason: redactUrlCredentials(entry.reason) }));
+  return { format: resolvedFormat, dependencies: distinctSorted(dependencies), skipped: redacted };
 }
 
 /** Parses a dependency file like parseDependencyFile and returns only the dependencies. */

@@ -78,7 +78,7 @@ export function registerAdvisoryRoutes(app: FastifyInstance, runtime: Runtime): 
       if (file === undefined) {
         return sendProblem(reply, 400, 'INVALID_REQUEST', 'name the uploaded file with ?file=package-lock.json (or requirements.txt, poetry.lock, pnpm-lock.yaml), or give ?format=');
       }
-      const list = parseDependencyFile(request.query.file, request.body, request.query.format);
+      const list = parseDependencyFile(request.query.file, typeof request.body === 'string' ? request.body : '', request.query.format);
       await runtime.dependencies.upload(environment, file, list);
       return { environment, file, format: list.format, packages: list.dependencies.length, skipped: list.skipped };
     });

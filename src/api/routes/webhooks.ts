@@ -26,6 +26,11 @@ interface DeliveryReply {
   results: FindingResult[];
 }
 
+/** Returns the raw body; a request without body or content type has none, which reads as empty. */
+function rawBody(request: FastifyRequest): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+}
+
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return typeof value === 'string' ? value : undefined;
@@ -109,7 +114,7 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
 
     scope.post('/v1/webhooks/github', { bodyLimit: WEBHOOK_BODY_LIMIT, config: { auth: false } }, async (request, reply) => {
       if (config.githubSecret === undefined) return notConfigured(reply, 'REKEY_GITHUB_WEBHOOK_SECRET');
-      const body = request.body as Buffer;
+      const body = rawBody(request);
       if (!verifyGithubSignature(body, header(request, GITHUB_SIGNATURE_HEADER), config.githubSecret)) {
         return rejectSignature(request, reply, 'github', 'X-Hub-Signature-256 is missing or does not match the body; it must be sha256= and 64 lower-case hex digits');
       }
@@ -159,7 +164,7 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
 
     scope.post('/v1/webhooks/gitguardian', { bodyLimit: WEBHOOK_BODY_LIMIT, config: { auth: false } }, async (request, reply) => {
       if (config.gitguardianToken === undefined) return notConfigured(reply, 'REKEY_GITGUARDIAN_WEBHOOK_TOKEN');
-      const body = request.body as Buffer;
+      const body = rawBody(request);
       const verification = verifyGitGuardianSignature(body, {
         signature: header(request, GITGUARDIAN_SIGNATURE_HEADER),
         timestamp: header(request, GITGUARDIAN_TIMESTAMP_HEADER),
@@ -179,7 +184,7 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
 
     scope.post('/v1/webhooks/trufflehog', { bodyLimit: WEBHOOK_BODY_LIMIT, config: { auth: false } }, async (request, reply) => {
       if (config.trufflehogSecret === undefined) return notConfigured(reply, 'REKEY_TRUFFLEHOG_WEBHOOK_SECRET');
-      const body = request.body as Buffer;
+      const body = rawBody(request);
       if (!verifyHmacSha256Header(body, header(request, REKEY_SIGNATURE_HEADER), config.trufflehogSecret)) {
         return rejectSignature(request, reply, 'trufflehog', 'X-Rekey-Signature-256 is missing or does not match the body; it must be sha256= and 64 lower-case hex digits');
       }
