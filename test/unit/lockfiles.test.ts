@@ -95,7 +95,7 @@ describe('parseDependencies', () => {
       ]);
       expect(list.skipped).toEqual([{
         entry: 'node_modules/build-tools',
-        reason: 'not installed from the registry: git+ssh://git@github.com/acme/build-tools.git#3f2a1b9c0d4e5f60718293a4b5c6d7e8f9012345',
+        reason: 'not installed from the registry: git+ssh://[redacted]@github.com/acme/build-tools.git#3f2a1b9c0d4e5f60718293a4b5c6d7e8f9012345',
       }]);
     });
 
