@@ -15,6 +15,8 @@ export function startWorker(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoun
     connection,
     prefix: runtime.config.redisPrefix,
     concurrency: runtime.config.workerConcurrency,
+    lockDuration: runtime.config.workerLockMs,
+    stalledInterval: runtime.config.workerStalledIntervalMs,
   });
   worker.on('failed', (job, error) => {
     runtime.logger.warn({ jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, reason: error.message }, 'job attempt failed');

@@ -15,6 +15,13 @@ export interface RekeyConfig {
   /** Namespace of every Redis key rekey and BullMQ write. */
   redisPrefix: string;
   workerConcurrency: number;
+  /**
+   * How long a worker's lock on a job lasts without renewal, in milliseconds. A worker that dies
+   * loses its jobs to another worker after about this long plus the stalled-check interval.
+   */
+  workerLockMs: number;
+  /** How often a worker looks for jobs whose worker died, in milliseconds. */
+  workerStalledIntervalMs: number;
   /** Key of the HMAC fingerprints that identify values in the audit trail. */
   fingerprintKeyFile: string;
   fingerprintKeyText: string | undefined;
@@ -67,6 +74,8 @@ export function readConfig(env: Env): RekeyConfig {
     queueName: env.REKEY_QUEUE ?? 'rotations',
     redisPrefix: env.REKEY_REDIS_PREFIX ?? 'rekey',
     workerConcurrency: integer(env, 'REKEY_WORKER_CONCURRENCY', 8, 1, 1000),
+    workerLockMs: integer(env, 'REKEY_WORKER_LOCK_MS', 30_000, 1000, 600_000),
+    workerStalledIntervalMs: integer(env, 'REKEY_WORKER_STALLED_INTERVAL_MS', 30_000, 500, 600_000),
     fingerprintKeyFile: env.REKEY_FINGERPRINT_KEY_FILE ?? '.rekey/fingerprint.key',
     fingerprintKeyText: env.REKEY_FINGERPRINT_KEY === '' ? undefined : env.REKEY_FINGERPRINT_KEY,
     logLevel: env.REKEY_LOG_LEVEL ?? 'info',
