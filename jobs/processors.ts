@@ -2,7 +2,7 @@ import { Job, UnrecoverableError, type Processor } from 'bullmq';
 import { RUN_STEP } from '../src/audit/index.js';
 import { abandonRotation, confirmRevocation, runRotation, type RotationHooks, type RotationTarget } from '../src/engine/rotation.js';
 import { initialRotationState, type RotationState } from '../src/engine/state.js';
-import { isRekeyError, summarizeError } from '../src/errors.js';
+import { isRekeyError, RekeyError, summarizeError } from '../src/errors.js';
 import type { SecretValue } from '../src/secret.js';
 import { auditFor, findCredential, requireAudit, resolveTarget, stepContext, type CredentialScope } from './context.js';
 import { preflightCredential } from './preflight.js';
@@ -113,10 +113,17 @@ async function processPlan(runtime: Runtime, job: Job<PlanJobData>): Promise<Pla
   return plan;
 }
 
-function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: RotationTarget, extra: Pick<RotationHooks, 'atBoundary'>): RotationHooks {
+function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: RotationTarget, extra: Pick<RotationHooks, 'atBoundary'>, fence: number): RotationHooks {
   const scope = job.data;
   return {
-    persist: (state) => job.updateData({ ...job.data, state }),
+    // Every step starts with a persist, so checking the fence here stops a worker that lost the
+    // rotation (its lock expired while it was blocked) before its next change anywhere.
+    persist: async (state) => {
+      if (!(await runtime.records.holdsFence(scope.rotationId, fence))) {
+        throw new RekeyError('FENCE_LOST', `another worker took over rotation ${scope.rotationId}; this worker stops`);
+      }
+      await job.updateData({ ...job.data, state });
+    },
     ledger: runtime.records.ledger(scope.environment, scope.credentialId),
     audit: auditFor(runtime, scope, target.provider.kind),
     fingerprint: (value: SecretValue) => value.fingerprint(runtime.fingerprintKey),
@@ -177,12 +184,21 @@ async function processRotate(runtime: Runtime, job: Job<RotateJobData>, signal: 
   const scope = job.data;
   const target = resolveTarget(runtime, findCredential(runtime, scope.environment, scope.credentialId));
   const ctx = stepContext(runtime, scope, signal);
-  const hooks = rotationHooks(runtime, job, target, extra);
+  const fence = await runtime.records.takeFence(scope.rotationId);
+  const hooks = rotationHooks(runtime, job, target, extra, fence);
   const state = job.data.state;
 
   try {
     await runRotation(target, state, ctx, hooks, { revokeFirst: scope.revokeFirst === true });
   } catch (error) {
+    if (isRekeyError(error) && error.code === 'FENCE_LOST') {
+      // The rotation belongs to the worker that took it over: this one must neither clean up
+      // nor record an outcome. NOTE: when the worker that stalled is itself the one that takes
+      // the job over (its own stalled check ran first), this error fails the job under the same
+      // lock, although the newer attempt goes on; only a takeover by another worker is clean.
+      ctx.logger.warn({ fence, step: state.step }, 'lost the rotation to another worker; stopping');
+      throw new UnrecoverableError(error.message);
+    }
     const summary = summarizeError(error);
     if (!isLastAttempt(job, error)) {
       state.error = summary;

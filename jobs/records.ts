@@ -132,6 +132,25 @@ export class Records {
     return this.redis.get(this.pendingRevokeKey(environment, credentialId, keyId));
   }
 
+  private fenceKey(rotationId: string): string {
+    return `${this.prefix}:fence:${rotationId}`;
+  }
+
+  /**
+   * Takes the fence of a rotation: a number that only increases. Each worker that starts (or
+   * takes over) the rotation's job gets a higher one, and a worker whose number is no longer the
+   * highest has lost the rotation to another and must stop changing anything.
+   */
+  async takeFence(rotationId: string): Promise<number> {
+    const token = await this.redis.incr(this.fenceKey(rotationId));
+    await this.redis.expire(this.fenceKey(rotationId), ACTIVE_MARKER_TTL_SECONDS);
+    return token;
+  }
+
+  async holdsFence(rotationId: string, token: number): Promise<boolean> {
+    return Number(await this.redis.get(this.fenceKey(rotationId))) === token;
+  }
+
   /** Stores a finding's outcome, keeping the newest `keep` of them. */
   async saveFinding(finding: FindingResult, keep: number): Promise<void> {
     const key = `${this.prefix}:findings`;

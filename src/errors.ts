@@ -13,6 +13,7 @@ export const ERROR_CATALOGUE = {
   PRECONDITION_FAILED: { retryable: false, status: 412, title: 'Preflight check failed' },
   VERIFY_FAILED: { retryable: false, status: 422, title: 'New credential failed verification' },
   MATERIAL_LOST: { retryable: false, status: 500, title: 'Staged material not found' },
+  FENCE_LOST: { retryable: false, status: 409, title: 'Another worker took over the rotation' },
   NOT_READY: { retryable: true, status: 503, title: 'New credential not usable yet' },
   THROTTLED: { retryable: true, status: 503, title: 'Provider throttled the request' },
   UNAVAILABLE: { retryable: true, status: 503, title: 'Provider unavailable' },
