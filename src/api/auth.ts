@@ -19,7 +19,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** False for routes that authenticate otherwise (health probes, signed webhooks). */
     auth?: boolean;
-    /** The least role that may call the route; a route that declares none requires admin. */
+    /** The minimum role that may call the route; a route that declares none requires admin. */
     role?: Role;
   }
 }

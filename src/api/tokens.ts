@@ -6,8 +6,8 @@ import { dirname } from 'node:path';
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export function roleAllows(held: Role, required: Role): boolean {
-  return ROLES.indexOf(held) >= ROLES.indexOf(required);
+export function roleAllows(granted: Role, required: Role): boolean {
+  return ROLES.indexOf(granted) >= ROLES.indexOf(required);
 }
 
 /** An API token as stored: its SHA-256, never the token itself. */

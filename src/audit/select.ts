@@ -4,7 +4,7 @@ import { readAuditFileRecords, type AuditPage, type AuditPageRequest } from './q
 import type { AuditSink, AuditVerification } from './types.js';
 import { verifyAuditFile } from './verify.js';
 
-/** Where the audit trail lives: a PostgreSQL table when a database URL is set, a JSONL file otherwise. */
+/** The audit trail's location: a PostgreSQL table when a database URL is set, a JSONL file otherwise. */
 export type AuditLocation =
   | { kind: 'postgres'; connectionString: string; table: string | undefined }
   | { kind: 'file'; path: string };

@@ -31,7 +31,7 @@ function readEnvFile(path: string): Record<string, string> {
 
 /**
  * Prepares this checkout's demo. Checkouts on one machine share its Redis, so each gets an id
- * (kept in DEMO_DIR) that names its queue, key prefix and ACL user; otherwise one checkout's
+ * (stored in DEMO_DIR) that names its queue, key prefix and ACL user. Without it, one checkout's
  * worker would run another's rotations with the wrong store.
  */
 export function prepareDemoInstance(): DemoInstance {
