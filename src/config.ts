@@ -26,6 +26,8 @@ export interface RekeyConfig {
   fingerprintKeyFile: string;
   fingerprintKeyText: string | undefined;
   logLevel: string;
+  /** Requests a minute one token (or, without a token, one source address) may send. */
+  rateLimitPerMinute: number;
   /** File of API token hashes, written by `rekey token create`. */
   tokensFile: string;
   webhooks: WebhookConfig;
@@ -80,6 +82,7 @@ export function readConfig(env: Env): RekeyConfig {
     fingerprintKeyText: env.REKEY_FINGERPRINT_KEY === '' ? undefined : env.REKEY_FINGERPRINT_KEY,
     logLevel: env.REKEY_LOG_LEVEL ?? 'info',
     tokensFile: env.REKEY_TOKENS_FILE ?? '.rekey/tokens.json',
+    rateLimitPerMinute: integer(env, 'REKEY_RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     webhooks: {
       githubSecret: nonEmpty(env.REKEY_GITHUB_WEBHOOK_SECRET),
       githubApiUrl: env.REKEY_GITHUB_API_URL ?? 'https://api.github.com',

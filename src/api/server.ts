@@ -1,4 +1,6 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createHash } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Runtime } from '../../jobs/runtime.js';
 import { bearerAuth } from './auth.js';
 import { TokenFileStore } from './tokens.js';
@@ -17,7 +19,17 @@ const DEFAULT_BODY_LIMIT = 64 * 1024;
  * Builds the API. It validates, authenticates and enqueues; it never calls a provider during a
  * request, so a slow cloud cannot hold a connection open.
  */
-export function buildServer(runtime: Runtime): FastifyInstance {
+/**
+ * Identifies the caller a rate limit counts against: the bearer token (hashed, so the token never
+ * becomes a Redis key), or the source address for webhooks and requests without a token.
+ */
+function rateLimitKey(request: FastifyRequest): string {
+  const authorization = request.headers.authorization;
+  if (authorization === undefined || request.url.startsWith('/v1/webhooks/')) return `source:${request.ip}`;
+  return `token:${createHash('sha256').update(authorization).digest('hex').slice(0, 32)}`;
+}
+
+export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   if (runtime.config.apiToken === undefined || runtime.config.apiToken.length < 16) {
     throw new Error('REKEY_API_TOKEN must be set to a token of at least 16 characters before the API starts');
   }
@@ -32,6 +44,22 @@ export function buildServer(runtime: Runtime): FastifyInstance {
       if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 414, 'URI_TOO_LONG', 'a path parameter is longer than 100 characters');
       return sendProblem(reply, 400, 'INVALID_URL', 'the request URL is malformed');
     },
+  });
+
+  // Registered before any route, so every route gets the limit; the health probes opt out.
+  await app.register(rateLimit, {
+    global: true,
+    max: runtime.config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    redis: runtime.redis,
+    // Beside, not under, the prefix of rekey's records: a counter is no record, and it expires.
+    nameSpace: `${runtime.config.redisPrefix}-rate-limit:`,
+    keyGenerator: rateLimitKey,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      code: 'RATE_LIMITED',
+      message: `more than ${context.max} requests a minute from this token or source; retry in ${Math.ceil(context.ttl / 1000)} s`,
+    }),
   });
 
   // Every route states who may call it; a route that forgets fails at start-up, not in use.

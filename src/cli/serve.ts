@@ -16,7 +16,7 @@ export async function runServe(parts: { api: boolean; worker: boolean }): Promis
 
   try {
     if (parts.api) {
-      app = buildServer(runtime);
+      app = await buildServer(runtime);
       await app.listen({ host: runtime.config.host, port: runtime.config.port });
     }
     if (parts.worker) {

@@ -71,7 +71,7 @@ async function main(): Promise<number> {
   await ensureDemoUser(redis.url, instance);
   const runtime = createRuntime({ env, withAudit: true, logger: createLogger({ level: process.env.REKEY_LOG_LEVEL ?? 'warn' }) });
   const worker = startWorker(runtime);
-  const app = buildServer(runtime);
+  const app = await buildServer(runtime);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   try {

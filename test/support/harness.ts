@@ -64,6 +64,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     REKEY_AUDIT_FILE: join(dir, 'audit.jsonl'),
     REKEY_FINGERPRINT_KEY_FILE: join(dir, 'fingerprint.key'),
     REKEY_TOKENS_FILE: join(dir, 'tokens.json'),
+    // High enough that suites sending thousands of requests are not limited; one test lowers it.
+    REKEY_RATE_LIMIT_PER_MINUTE: '1000000',
     REKEY_POSTGRES_URL: POSTGRES_ADMIN_URL,
     REKEY_REDIS_ACL_URL: REDIS_URL,
     REKEY_AWS_VERIFY_WINDOW_MS: '20000',
@@ -81,7 +83,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   });
   const logger = createLogger({ level: 'debug', destination });
   const runtime = createRuntime({ env, logger, withAudit: options.worker !== false, registry: options.registry?.(env) });
-  const app = buildServer(runtime);
+  const app = await buildServer(runtime);
   await app.ready();
   const worker = options.worker === false ? null : startWorker(runtime, { atBoundary: options.atBoundary });
 

@@ -5,9 +5,9 @@ import { sendProblem } from '../problem.js';
 const PING_TIMEOUT_MS = 2000;
 
 export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): void {
-  app.get('/healthz', { config: { auth: false } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { auth: false, rateLimit: false } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { config: { auth: false } }, async (_request, reply) => {
+  app.get('/readyz', { config: { auth: false, rateLimit: false } }, async (_request, reply) => {
     try {
       await Promise.race([
         runtime.redis.ping(),
