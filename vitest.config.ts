@@ -6,7 +6,7 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Integration suites share one moto, one PostgreSQL and one Redis; each test uses its own
+    // Integration suites share one moto, one PostgreSQL and one Redis. Each test uses its own
     // names, so files may run in parallel, two at a time on the two-core CI machine.
     maxWorkers: 2,
     env: { AWS_EC2_METADATA_DISABLED: 'true' },

@@ -24,7 +24,7 @@ interface StoredUpload {
 /**
  * What each environment runs: the dependency files its inventory entry names (read at start-up)
  * and the ones uploaded through the API (kept in Redis, one hash per environment, so every API
- * replica sees them).
+ * replica reads the same list).
  */
 export type InventoryDependencies = ReadonlyMap<string, ReadonlyArray<{ file: string; list: DependencyList }>>;
 

@@ -126,7 +126,7 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
 
 /** How long a delivery id is remembered: 7 days, an estimate beyond any sender's retry window (GitHub does not redeliver by itself). */
 const DELIVERY_TTL_SECONDS = 7 * 24 * 3600;
-/** How long a repeated delivery waits for the first one's result before its reply tells the sender to retry. */
+/** How long a repeated delivery waits for the first one's result before its reply asks the sender to retry. */
 const DUPLICATE_WAIT_MS = 10_000;
 const PENDING = 'pending';
 

@@ -193,9 +193,9 @@ async function processRotate(runtime: Runtime, job: Job<RotateJobData>, signal: 
   } catch (error) {
     if (isRekeyError(error) && error.code === 'FENCE_LOST') {
       // The rotation belongs to the worker that took it over: this one must neither clean up
-      // nor record an outcome. NOTE: when the worker that stalled is itself the one that takes
-      // the job over (its own stalled check ran first), this error fails the job under the same
-      // lock, although the newer attempt goes on; only a takeover by another worker is clean.
+      // nor record an outcome. NOTE: the stalled worker's own stalled check can take the job back
+      // first. This error then fails the job under the same lock while the newer attempt goes
+      // on. Only a takeover by another worker is clean.
       ctx.logger.warn({ fence, step: state.step }, 'lost the rotation to another worker; stopping');
       throw new UnrecoverableError(error.message);
     }

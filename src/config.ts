@@ -33,7 +33,7 @@ export interface RekeyConfig {
   webhooks: WebhookConfig;
 }
 
-/** Shared secrets of the scanner webhooks; a webhook whose secret is unset answers 503. */
+/** Shared secrets of the scanner webhooks. A webhook whose secret is unset returns 503. */
 export interface WebhookConfig {
   githubSecret: string | undefined;
   /** REST API root used to fetch an alert's secret; GitHub Enterprise Server uses https://HOST/api/v3. */

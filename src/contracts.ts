@@ -3,8 +3,8 @@ import type { Material, SecretValue } from './secret.js';
 
 /**
  * Step names, shared by functions, job names, log messages and audit event types. `generate` and
- * `apply` belong to the set family, `mint` to the minted family; `discard` removes a replacement
- * that failed verification or an orphan of an earlier attempt.
+ * `apply` belong to the set family, and `mint` to the minted family. `discard` removes a
+ * replacement that failed verification or an orphan of an earlier attempt.
  */
 export const STEPS = [
   'inspect', 'discard', 'mint', 'generate', 'stage', 'apply', 'verify', 'promote', 'disable', 'revoke', 'confirm',
@@ -22,7 +22,7 @@ export type CredentialFamily = 'minted' | 'set';
 /** Environment variables as the process receives them; providers read their admin settings here. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** What every provider and store call receives. */
+/** The context every provider and store call receives. */
 export interface StepContext {
   runId: string;
   /** Unique per rotation of one credential; stores use it as their idempotency token. */
@@ -40,7 +40,7 @@ export interface StepContext {
   keyDigest(text: string): string;
 }
 
-/** What rekey's own records say about a credential, from earlier rotations. */
+/** rekey's own record of a credential's keys, from earlier rotations. */
 export interface KnownKeys {
   /** The key id that rekey last promoted, if it ever rotated this credential. */
   currentKeyId: string | null;
@@ -76,8 +76,8 @@ export interface PollPolicy {
 
 /**
  * One kind of credential. Every method is idempotent: the engine may call it again after a crash
- * or a retry with the same arguments. Methods throw `RekeyError`s whose code says whether a retry
- * can help; messages carry ids, never values.
+ * or a retry with the same arguments. Methods throw `RekeyError`s whose code states whether a
+ * retry can help. Their messages carry ids, never values.
  */
 export interface CredentialProvider<Params = Record<string, unknown>> {
   readonly kind: string;
@@ -89,7 +89,7 @@ export interface CredentialProvider<Params = Record<string, unknown>> {
   readonly verifyPolicy: PollPolicy;
   /**
    * True when a key id is an identifier a scanner can report on its own (an AWS access key id),
-   * so rekey indexes the ids it sees to match leak reports that carry no secret value.
+   * so rekey indexes the ids it reads to match leak reports that carry no secret value.
    */
   readonly keyIdIsPublic?: boolean;
 
@@ -124,7 +124,7 @@ export interface CredentialProvider<Params = Record<string, unknown>> {
   /** Deletes the old credential. "Already gone" is success. */
   revoke(params: Params, oldKeyId: string, ctx: StepContext): Promise<void>;
 
-  /** Returns true once the provider no longer knows or accepts the old credential. */
+  /** Returns true once the provider no longer lists or accepts the old credential. */
   confirm?(params: Params, oldKeyId: string, ctx: StepContext): Promise<boolean>;
 
   /** Closes connections and clients the provider opened. */
@@ -139,7 +139,7 @@ export interface StagedVersion {
 }
 
 export interface StoreDescription {
-  /** The key id of the version consumers read now, if the store holds one. */
+  /** The key id of the version consumers read now, if the store has one. */
   currentKeyId: string | null;
   /** The rotation id of a pending version, if one exists. */
   pendingRotationId: string | null;

@@ -18,7 +18,7 @@ export function createLogger(options: { level?: string; name?: string; destinati
   return options.destination === undefined ? pino(settings) : pino(settings, options.destination);
 }
 
-/** A logger that drops everything, for callers that were given none. */
+/** Creates a logger that drops everything, for callers that were given none. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }

@@ -62,7 +62,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
     }),
   });
 
-  // Every route states who may call it; a route that forgets fails at start-up, not in use.
+  // Every route states who may call it. A route that declares no role fails at start-up, not in use.
   app.addHook('onRoute', (route) => {
     const config = route.config as { auth?: boolean; role?: string } | undefined;
     if (config?.auth !== false && config?.role === undefined) {

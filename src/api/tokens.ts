@@ -100,9 +100,9 @@ export class TokenFileStore {
   /** Removes a token by id; returns false if there was none. */
   revoke(id: string): boolean {
     const tokens = this.list();
-    const kept = tokens.filter((token) => token.id !== id);
-    if (kept.length === tokens.length) return false;
-    this.#write(kept);
+    const remaining = tokens.filter((token) => token.id !== id);
+    if (remaining.length === tokens.length) return false;
+    this.#write(remaining);
     return true;
   }
 

@@ -239,7 +239,7 @@ class RotationRun {
       if (value instanceof SecretValue) fingerprints[name] = this.hooks.fingerprint(value);
     }
 
-    // Indexed before any store holds the value, so a leak of it can always be matched.
+    // Indexed before any store has the value, so a leak of it can always be matched.
     await this.hooks.indexVersion?.(material.keyId, fingerprints);
 
     const document = renderMaterial(material);
@@ -335,8 +335,8 @@ class RotationRun {
       await this.revokeWithRetries(oldKeyId);
     } catch (error) {
       if (!isRekeyError(error) || !error.retryable) throw error;
-      // The verified replacement stays: a revoke that keeps failing moves to a job of its own
-      // and never blocks or rolls back this rotation.
+      // The verified replacement stays. After the inline attempts, the revoke moves to a job of
+      // its own, so this rotation completes without rolling anything back.
       this.ctx.logger.error({ step: 'revoke', keyId: oldKeyId, error: summarizeError(error) }, 'revoke failed; the old credential is still valid and a revoke job will retry');
       await this.hooks.scheduleRevoke(oldKeyId, 0);
       state.outcome = 'revocation-pending';

@@ -25,8 +25,8 @@ export interface RotationState {
   newKeyId: string | null;
   /**
    * The idempotency token of the current replacement in the stores. A replacement that is thrown
-   * away (lost before staging, or rejected by verify) gets a new one, so a store never sees two
-   * different values under one token.
+   * away (lost before staging, or rejected by verify) gets a new one, so a store never receives
+   * two different values under one token.
    */
   stageId: string | null;
   stageGeneration: number;

@@ -27,11 +27,11 @@ describe('rotation fence', () => {
   });
 
   it('is separate for each rotation', async () => {
-    const one = randomUUID();
+    const first = randomUUID();
     const other = randomUUID();
-    const token = await records.takeFence(one);
+    const token = await records.takeFence(first);
     await records.takeFence(other);
     await records.takeFence(other);
-    expect(await records.holdsFence(one, token)).toBe(true);
+    expect(await records.holdsFence(first, token)).toBe(true);
   });
 });

@@ -17,8 +17,8 @@ export interface AwsKeyPair {
 /**
  * Creates moto's admin identity, the one rekey uses in tests: an IAM user with an inline policy
  * that allows everything. moto rejects unsigned requests, so this opens a window of exactly three
- * unauthenticated requests (CreateUser, PutUserPolicy, CreateAccessKey); the window then closes by
- * itself and every later request must be signed by a key that exists.
+ * unauthenticated requests (CreateUser, PutUserPolicy, CreateAccessKey). The window then closes
+ * by itself, and every later request must be signed by a key that exists.
  */
 export async function bootstrapMotoAdmin(): Promise<AwsKeyPair> {
   // Another client of the same moto can use up the window; try again a few times.
@@ -73,7 +73,7 @@ export function motoAdmin(): AwsKeyPair {
   return JSON.parse(readFileSync(ADMIN_FILE, 'utf8')) as AwsKeyPair;
 }
 
-/** The environment variables through which rekey receives its AWS admin identity in tests. */
+/** Builds the environment variables through which rekey receives its AWS admin identity in tests. */
 export function motoEnv(): Record<string, string> {
   const admin = motoAdmin();
   return {

@@ -103,7 +103,8 @@ export function registerWebhookRoutes(app: FastifyInstance, runtime: Runtime): v
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$' } } } },
   }, async (request) => {
     const findings = await runtime.records.listFindings(Number(request.query.limit ?? '100'));
-    // A scoped token sees the findings of its environments; unmatched ones name none.
+    // A scoped token reads the findings of its environments. Unmatched findings name no
+    // environment, so only an unscoped token reads them.
     return { findings: findings.filter((finding) => finding.environment === null ? request.principal?.environments === null : mayAccessEnvironment(request.principal, finding.environment)) };
   });
 
