@@ -3,7 +3,8 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Runtime } from '../../jobs/runtime.js';
 import { bearerAuth } from './auth.js';
-import { TokenFileStore } from './tokens.js';
+import { OidcVerifier, readOidcConfig } from './oidc.js';
+import { tokenStoreFor } from './token-store-select.js';
 import { handleError, sendProblem } from './problem.js';
 import { registerAdvisoryRoutes } from './routes/advisories.js';
 import { registerAuditRoutes } from './routes/audit.js';
@@ -69,7 +70,10 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
       throw new Error(`route ${String(route.method)} ${route.url} declares no role: set config.role, or config.auth = false for a route that authenticates otherwise`);
     }
   });
-  app.addHook('onRequest', bearerAuth(runtime.config.apiToken, new TokenFileStore(runtime.config.tokensFile)));
+  const tokens = tokenStoreFor(runtime.env, (error) => runtime.logger.warn({ err: error.message }, 'idle PostgreSQL token store connection failed'));
+  const oidcConfig = readOidcConfig(runtime.env);
+  app.addHook('onRequest', bearerAuth(runtime.config.apiToken, tokens, oidcConfig === null ? null : new OidcVerifier(oidcConfig)));
+  app.addHook('onClose', () => tokens.close());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`));
 

@@ -39,11 +39,68 @@ export type TokenCheck =
   | { status: 'expired'; token: StoredToken }
   | { status: 'unknown' };
 
+export interface CreateTokenOptions {
+  role: Role;
+  environments: string[] | null;
+  /** Lifetime from now; null for a token that never expires. */
+  expiresInMs: number | null;
+  description: string;
+}
+
+/**
+ * Storage of API tokens, as hashes only. The file store returns results synchronously and the
+ * PostgreSQL store returns promises, so callers await either.
+ */
+export interface TokenStore {
+  /** Checks a presented token in constant time against the stored hash of its id. */
+  check(presented: string, now?: Date): TokenCheck | Promise<TokenCheck>;
+  list(): StoredToken[] | Promise<StoredToken[]>;
+  /** Creates a token, stores its hash and returns the token: the only time it is ever shown. */
+  create(options: CreateTokenOptions): { token: string; stored: StoredToken } | Promise<{ token: string; stored: StoredToken }>;
+  /** Removes a token by id; returns false if there was none. */
+  revoke(id: string): boolean | Promise<boolean>;
+  close?(): Promise<void>;
+}
+
+/** Returns the id part of a presented token, or undefined if it does not have the token format. */
+export function tokenId(presented: string): string | undefined {
+  return TOKEN_PATTERN.exec(presented)?.[1];
+}
+
+/** Generates a new token and the record of it to store. The token itself is not part of the record. */
+export function mintToken(options: CreateTokenOptions, now: Date = new Date()): { token: string; stored: StoredToken } {
+  const id = randomBytes(6).toString('hex');
+  const token = `rk_${id}_${randomBytes(32).toString('base64url')}`;
+  const stored: StoredToken = {
+    id,
+    sha256: sha256(token).toString('hex'),
+    role: options.role,
+    environments: options.environments,
+    createdAt: now.toISOString(),
+    expiresAt: options.expiresInMs === null ? null : new Date(now.getTime() + options.expiresInMs).toISOString(),
+    description: options.description,
+  };
+  return { token, stored };
+}
+
+/**
+ * Compares a presented token with a stored record of the same id: constant time over the
+ * SHA-256 digests, then the expiry.
+ */
+export function checkAgainstStored(presented: string, stored: StoredToken | undefined, now: Date): TokenCheck {
+  if (stored === undefined) return { status: 'unknown' };
+  const expected = Buffer.from(stored.sha256, 'hex');
+  const actual = sha256(presented);
+  if (expected.length !== actual.length || !timingSafeEqual(actual, expected)) return { status: 'unknown' };
+  if (stored.expiresAt !== null && Date.parse(stored.expiresAt) <= now.getTime()) return { status: 'expired', token: stored };
+  return { status: 'valid', token: stored };
+}
+
 /**
  * API tokens kept as hashes in a JSON file (mode 0600). The file is read again whenever it
  * changes, so a token created or removed with the CLI takes effect without a restart.
  */
-export class TokenFileStore {
+export class TokenFileStore implements TokenStore {
   #loadedAt = -1;
   #tokens = new Map<string, StoredToken>();
 
@@ -64,14 +121,10 @@ export class TokenFileStore {
 
   /** Checks a presented token in constant time against the stored hash of its id. */
   check(presented: string, now: Date = new Date()): TokenCheck {
-    const id = TOKEN_PATTERN.exec(presented)?.[1];
+    const id = tokenId(presented);
     if (id === undefined) return { status: 'unknown' };
     this.#refresh();
-    const stored = this.#tokens.get(id);
-    if (stored === undefined) return { status: 'unknown' };
-    if (!timingSafeEqual(sha256(presented), Buffer.from(stored.sha256, 'hex'))) return { status: 'unknown' };
-    if (stored.expiresAt !== null && Date.parse(stored.expiresAt) <= now.getTime()) return { status: 'expired', token: stored };
-    return { status: 'valid', token: stored };
+    return checkAgainstStored(presented, this.#tokens.get(id), now);
   }
 
   list(): StoredToken[] {
@@ -80,21 +133,10 @@ export class TokenFileStore {
   }
 
   /** Creates a token, stores its hash and returns the token: the only time it is ever shown. */
-  create(options: { role: Role; environments: string[] | null; expiresInMs: number | null; description: string }): { token: string; stored: StoredToken } {
-    const id = randomBytes(6).toString('hex');
-    const token = `rk_${id}_${randomBytes(32).toString('base64url')}`;
-    const createdAt = new Date();
-    const stored: StoredToken = {
-      id,
-      sha256: sha256(token).toString('hex'),
-      role: options.role,
-      environments: options.environments,
-      createdAt: createdAt.toISOString(),
-      expiresAt: options.expiresInMs === null ? null : new Date(createdAt.getTime() + options.expiresInMs).toISOString(),
-      description: options.description,
-    };
-    this.#write([...this.list(), stored]);
-    return { token, stored };
+  create(options: CreateTokenOptions): { token: string; stored: StoredToken } {
+    const created = mintToken(options);
+    this.#write([...this.list(), created.stored]);
+    return created;
   }
 
   /** Removes a token by id; returns false if there was none. */

@@ -5,7 +5,8 @@ import { createFileStore } from '../../providers/file-store/index.js';
 import { auditLocation, describeAuditLocation, readAuditPage, verifyAudit, type AuditLocation } from '../audit/select.js';
 import { InventoryError } from '../inventory/load.js';
 import { ConfigError } from '../config.js';
-import { ROLES, TokenFileStore, type Role } from '../api/tokens.js';
+import { describeTokenStoreLocation, openTokenStore, tokenStoreLocation } from '../api/token-store-select.js';
+import { ROLES, type Role, type TokenStore } from '../api/tokens.js';
 import { parseDuration } from '../inventory/schema.js';
 import { ApiError, RekeyClient } from './client.js';
 import { runServe } from './serve.js';
@@ -65,7 +66,9 @@ program
     console.log(options.json ? JSON.stringify(run, null, 2) : formatRun(run));
   });
 
-const token = program.command('token').description('manage API tokens in the token file (REKEY_TOKENS_FILE, default .rekey/tokens.json)');
+const token = program
+  .command('token')
+  .description('manage API tokens: in REKEY_TOKENS_FILE when set, else in PostgreSQL when REKEY_TOKENS_DATABASE_URL or DATABASE_URL is set, else in .rekey/tokens.json');
 token
   .command('create')
   .description('create an API token and print it once; only its SHA-256 is stored')
@@ -73,22 +76,23 @@ token
   .option('--environment <name>', 'limit the token to this environment (repeatable; default all)', collect, [])
   .option('--expires <duration>', 'lifetime, such as 90d or 12h (default: no expiry)')
   .option('--description <text>', 'what the token is for', '')
-  .action((options: { role: string; environment: string[]; expires?: string; description: string }) => {
+  .action(async (options: { role: string; environment: string[]; expires?: string; description: string }) => {
     if (!(ROLES as readonly string[]).includes(options.role)) throw new Error(`invalid role "${options.role}": use ${ROLES.join(', ')}`);
-    const created = tokenStore().create({
+    const expiresInMs = options.expires === undefined ? null : parseDuration(options.expires);
+    const created = await withTokenStore((tokens) => tokens.create({
       role: options.role as Role,
       environments: options.environment.length === 0 ? null : options.environment,
-      expiresInMs: options.expires === undefined ? null : parseDuration(options.expires),
+      expiresInMs,
       description: options.description,
-    });
+    }));
     console.error(`created token ${created.stored.id} (${created.stored.role}${created.stored.environments === null ? '' : `, ${created.stored.environments.join(', ')}`}${created.stored.expiresAt === null ? '' : `, expires ${created.stored.expiresAt}`}); it is shown once:`);
     console.log(created.token);
   });
 token
   .command('list')
   .description('list API tokens: id, role, environments, expiry; never the tokens')
-  .action(() => {
-    for (const stored of tokenStore().list()) {
+  .action(async () => {
+    for (const stored of await withTokenStore((tokens) => tokens.list())) {
       console.log(`${stored.id}  ${stored.role.padEnd(8)} ${(stored.environments?.join(',') ?? 'all').padEnd(20)} expires ${stored.expiresAt ?? 'never'}  ${stored.description}`);
     }
   });
@@ -96,17 +100,23 @@ token
   .command('revoke')
   .description('delete an API token by id')
   .argument('<id>', 'token id, as rekey token list shows it')
-  .action((id: string) => {
-    if (!tokenStore().revoke(id)) {
-      console.error(`no token with id ${id}`);
+  .action(async (id: string) => {
+    if (!(await withTokenStore((tokens) => tokens.revoke(id)))) {
+      console.error(`no token with id ${id} in the ${describeTokenStoreLocation(tokenStoreLocation(process.env))}`);
       process.exitCode = 1;
       return;
     }
     console.log(`token ${id} revoked`);
   });
 
-function tokenStore(): TokenFileStore {
-  return new TokenFileStore(process.env.REKEY_TOKENS_FILE ?? '.rekey/tokens.json');
+/** Opens the token store the environment selects, runs `work` and closes the store. */
+async function withTokenStore<T>(work: (tokens: TokenStore) => T | Promise<T>): Promise<T> {
+  const tokens = await openTokenStore(tokenStoreLocation(process.env));
+  try {
+    return await work(tokens);
+  } finally {
+    await tokens.close?.();
+  }
 }
 
 const store = program.command('store').description('read the encrypted file store (REKEY_FILE_STORE, key from REKEY_MASTER_KEY or REKEY_MASTER_KEY_FILE)');
