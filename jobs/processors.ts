@@ -4,6 +4,7 @@ import { abandonRotation, confirmRevocation, runRotation, type RotationHooks, ty
 import { initialRotationState, type RotationState } from '../src/engine/state.js';
 import { isRekeyError, RekeyError, summarizeError } from '../src/errors.js';
 import type { SecretValue } from '../src/secret.js';
+import { ActiveAttempts, type Attempt } from './attempts.js';
 import { auditFor, findCredential, requireAudit, resolveTarget, stepContext, type CredentialScope } from './context.js';
 import { preflightCredential } from './preflight.js';
 import { submitRotation } from './submit.js';
@@ -16,18 +17,24 @@ export const ROTATE_ATTEMPTS = 5;
 export const REVOKE_ATTEMPTS = 10;
 const RETENTION_SECONDS = 30 * 24 * 3600;
 const RETRY_BACKOFF = { type: 'exponential', delay: 1000, jitter: 0.5 } as const;
+/**
+ * Longest wait of an attempt for an older attempt of the same rotation in this process to reach
+ * a step boundary. Past it the newer attempt goes on, and the fence stops the older one.
+ */
+const HANDOVER_WAIT_MS = 120_000;
 
 /** Outcomes of a credential that count as a successful rotation: the replacement is current. */
 const SUCCESSFUL_OUTCOMES = new Set(['rotated', 'revocation-scheduled', 'revocation-pending']);
 
 /** Dispatches every job of the rotations queue to its handler. */
 export function createProcessor(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoundary'> = {}): Processor {
+  const attempts = new ActiveAttempts();
   return async (job, _token, signal) => {
     switch (job.name) {
       case JOB.plan:
         return processPlan(runtime, job as Job<PlanJobData>);
       case JOB.rotate:
-        return processRotate(runtime, job as Job<RotateJobData>, signal, hooks);
+        return processRotate(runtime, job as Job<RotateJobData>, signal, hooks, attempts);
       case JOB.revoke:
         return processRevoke(runtime, job as Job<RevokeJobData>, signal);
       case JOB.run:
@@ -113,13 +120,18 @@ async function processPlan(runtime: Runtime, job: Job<PlanJobData>): Promise<Pla
   return plan;
 }
 
-function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: RotationTarget, extra: Pick<RotationHooks, 'atBoundary'>, fence: number): RotationHooks {
+interface AttemptScope {
+  fence: number;
+  attempt: Attempt;
+}
+
+function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: RotationTarget, extra: Pick<RotationHooks, 'atBoundary'>, owner: AttemptScope): RotationHooks {
   const scope = job.data;
   return {
     // Every step starts with a persist, so checking the fence here stops a worker that lost the
     // rotation (its lock expired while it was blocked) before its next change anywhere.
     persist: async (state) => {
-      if (!(await runtime.records.holdsFence(scope.rotationId, fence))) {
+      if (!(await runtime.records.holdsFence(scope.rotationId, owner.fence))) {
         throw new RekeyError('FENCE_LOST', `another worker took over rotation ${scope.rotationId}; this worker stops`);
       }
       await job.updateData({ ...job.data, state });
@@ -151,7 +163,19 @@ function rotationHooks(runtime: Runtime, job: Job<RotateJobData>, target: Rotati
         removeOnFail: { age: RETENTION_SECONDS },
       });
     },
-    atBoundary: extra.atBoundary,
+    atBoundary: async (point) => {
+      await extra.atBoundary?.(point);
+      // A newer attempt in this process waits for this one to save a state it can resume from
+      // without this attempt's memory. After `minted` the new key's value exists nowhere else
+      // yet, so the handover waits for the next boundary. This attempt then parks until the
+      // newer one ends (see jobs/attempts.ts).
+      const successor = owner.attempt.successor;
+      if (successor !== null && point !== 'minted') {
+        owner.attempt.markStopped();
+        await successor.finished;
+        throw new RekeyError('FENCE_LOST', `a newer attempt in this worker took over rotation ${scope.rotationId}; this attempt stops`);
+      }
+    },
   };
 }
 
@@ -180,22 +204,51 @@ async function finishRotation(runtime: Runtime, scope: CredentialScope, state: R
 }
 
 /** Rotates one credential, resuming from the state its previous attempt saved. */
-async function processRotate(runtime: Runtime, job: Job<RotateJobData>, signal: AbortSignal | undefined, extra: Pick<RotationHooks, 'atBoundary'>): Promise<RotationState> {
+async function processRotate(runtime: Runtime, job: Job<RotateJobData>, signal: AbortSignal | undefined, extra: Pick<RotationHooks, 'atBoundary'>, attempts: ActiveAttempts): Promise<RotationState> {
+  const attempt = attempts.begin(job.data.rotationId);
+  try {
+    if (attempt.predecessor !== null) await takeOverInProcess(runtime, job, attempt.predecessor);
+    return await rotateAttempt(runtime, job, signal, extra, attempt);
+  } finally {
+    attempts.end(job.data.rotationId, attempt);
+  }
+}
+
+/**
+ * This worker's stalled check gave it back a job that an older attempt here still runs. Waits
+ * for that attempt to save its state at a step boundary, then reloads the state it saved.
+ */
+async function takeOverInProcess(runtime: Runtime, job: Job<RotateJobData>, older: Attempt): Promise<void> {
+  const logger = runtime.logger.child({ rotationId: job.data.rotationId, credentialId: job.data.credentialId });
+  logger.warn('this worker took back its own stalled rotation job; waiting for the earlier attempt to reach a step boundary');
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    older.stopped.then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), HANDOVER_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!stopped) logger.warn({ waitedMs: HANDOVER_WAIT_MS }, 'the earlier attempt did not reach a step boundary in time; the fence stops it');
+  const saved = job.id === undefined ? undefined : await Job.fromId<RotateJobData>(runtime.queue, job.id);
+  if (saved !== undefined) job.data = saved.data;
+}
+
+async function rotateAttempt(runtime: Runtime, job: Job<RotateJobData>, signal: AbortSignal | undefined, extra: Pick<RotationHooks, 'atBoundary'>, attempt: Attempt): Promise<RotationState> {
   const scope = job.data;
   const target = resolveTarget(runtime, findCredential(runtime, scope.environment, scope.credentialId));
   const ctx = stepContext(runtime, scope, signal);
   const fence = await runtime.records.takeFence(scope.rotationId);
-  const hooks = rotationHooks(runtime, job, target, extra, fence);
+  const hooks = rotationHooks(runtime, job, target, extra, { fence, attempt });
   const state = job.data.state;
 
   try {
     await runRotation(target, state, ctx, hooks, { revokeFirst: scope.revokeFirst === true });
   } catch (error) {
     if (isRekeyError(error) && error.code === 'FENCE_LOST') {
-      // The rotation belongs to the worker that took it over: this one must neither clean up
-      // nor record an outcome. NOTE: the stalled worker's own stalled check can take the job back
-      // first. This error then fails the job under the same lock while the newer attempt goes
-      // on. Only a takeover by another worker is clean.
+      // The rotation belongs to the attempt that took it over: this one must neither clean up
+      // nor record an outcome. BullMQ refuses this attempt's failure, since the lock is no
+      // longer its own, so the job stays with the newer attempt.
       ctx.logger.warn({ fence, step: state.step }, 'lost the rotation to another worker; stopping');
       throw new UnrecoverableError(error.message);
     }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import { createMixedEnvironment, type MixedEnvironment } from '../support/enviro
 import { startHarness, type Harness } from '../support/harness.js';
 import { tryLogin } from '../support/postgres.js';
 import { aclPasswordHashes, REDIS_ADMIN_URL, tryAuth } from '../support/redis.js';
+import { spawnWorkerChild, type WorkerChild } from '../support/worker-child.js';
 
 /*
  * Kills a real worker process with SIGKILL at each step boundary a credential passes. A second
@@ -24,7 +24,6 @@ import { aclPasswordHashes, REDIS_ADMIN_URL, tryAuth } from '../support/redis.js
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const KILL_WORKER_SCRIPT = `${ROOT}test/support/kill-worker.mjs`;
 const COMPILED_WORKER = `${ROOT}dist/jobs/worker.js`;
 
 /**
@@ -80,54 +79,6 @@ const STEP_AT_BOUNDARY: Record<BoundaryPoint, string> = {
  * a case runs as `it.fails`, so it turns red once the bug is fixed and the entry must go.
  */
 const KNOWN_BUGS: Record<string, string> = {};
-
-interface ChildExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface KillWorker {
-  /** Resolves when the child exits, or rejects after `timeoutMs` (the child is then stopped). */
-  waitForExit(timeoutMs: number): Promise<ChildExit>;
-  /** The child's stdout and stderr so far. */
-  output(): string;
-  /** Stops the child with SIGTERM if it still runs. */
-  stop(): void;
-}
-
-/** Starts test/support/kill-worker.mjs with the harness environment and the boundary to die at. */
-function spawnKillWorker(env: Record<string, string>, boundary: BoundaryPoint): KillWorker {
-  const chunks: string[] = [];
-  const child = spawn(process.execPath, [KILL_WORKER_SCRIPT], {
-    cwd: ROOT,
-    // Only the harness settings: the child must not inherit another AWS identity or endpoint.
-    env: { ...env, AWS_EC2_METADATA_DISABLED: 'true', REKEY_TEST_KILL_AT: boundary, REKEY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk.toString('utf8')));
-  const exited = new Promise<ChildExit>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-
-  return {
-    async waitForExit(timeoutMs: number): Promise<ChildExit> {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`kill-worker did not exit within ${timeoutMs} ms at boundary ${boundary}; its output:\n${chunks.join('')}`)), timeoutMs);
-      });
-      try {
-        return await Promise.race([exited, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    output: () => chunks.join(''),
-    stop(): void {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    },
-  };
-}
 
 /**
  * Starts the in-process worker that takes the job over. The harness opens no audit trail when it
@@ -191,11 +142,11 @@ async function expectSecretsManagerCurrent(environment: MixedEnvironment, stored
 async function runKillCase(iam: IAMClient, credential: CredentialCase, boundary: BoundaryPoint): Promise<void> {
   const environment = await createMixedEnvironment(iam);
   let harness: Harness | undefined;
-  let child: KillWorker | undefined;
+  let child: WorkerChild | undefined;
   let takeover: { worker: Worker; audit: AuditSink } | undefined;
   try {
     harness = await startHarness({ inventory: environment.inventory, worker: false, env: WORKER_ENV });
-    child = spawnKillWorker(harness.env, boundary);
+    child = spawnWorkerChild(harness.env, boundary);
 
     const response = await harness.app.inject({
       method: 'POST', url: '/v1/environments/ci/rotations', headers: harness.auth,
