@@ -8,8 +8,8 @@ import {
   type CreateTokenOptions,
   type Role,
   type StoredToken,
+  type AsyncTokenStore,
   type TokenCheck,
-  type TokenStore,
 } from './tokens.js';
 
 export const DEFAULT_TOKEN_TABLE = 'rekey_api_tokens';
@@ -23,14 +23,9 @@ export interface PostgresTokenStoreOptions {
   onIdleError?: (error: Error) => void;
 }
 
-export interface PostgresTokenStore extends TokenStore {
+export interface PostgresTokenStore extends AsyncTokenStore {
   /** The schema-qualified, quoted table name, such as `"public"."rekey_api_tokens"`. */
   readonly table: string;
-  check(presented: string, now?: Date): Promise<TokenCheck>;
-  list(): Promise<StoredToken[]>;
-  create(options: CreateTokenOptions): Promise<{ token: string; stored: StoredToken }>;
-  revoke(id: string): Promise<boolean>;
-  close(): Promise<void>;
 }
 
 /** NAMEDATALEN - 1 in a default PostgreSQL build. PostgreSQL silently truncates longer identifiers. */

@@ -1,5 +1,5 @@
 import type { Env } from '../contracts.js';
-import { TokenFileStore, type CreateTokenOptions, type StoredToken, type TokenCheck, type TokenStore } from './tokens.js';
+import { TokenFileStore, type AsyncTokenStore, type CreateTokenOptions, type StoredToken, type TokenCheck, type TokenStore } from './tokens.js';
 
 export const DEFAULT_TOKENS_FILE = '.rekey/tokens.json';
 
@@ -49,7 +49,7 @@ export class TokenStoreUnavailableError extends Error {
  * the next call tries again, so the API recovers once the database is back without a restart.
  * Every failure is thrown as a TokenStoreUnavailableError.
  */
-export function tokenStoreFor(env: Env, onIdleError?: (error: Error) => void): TokenStore & { close(): Promise<void> } {
+export function tokenStoreFor(env: Env, onIdleError?: (error: Error) => void): AsyncTokenStore {
   const location = tokenStoreLocation(env);
   let opening: Promise<TokenStore> | undefined;
   let closed = false;

@@ -62,6 +62,15 @@ export interface TokenStore {
   close?(): Promise<void>;
 }
 
+/** A token store whose methods all return promises, and which holds connections to close. */
+export interface AsyncTokenStore extends TokenStore {
+  check(presented: string, now?: Date): Promise<TokenCheck>;
+  list(): Promise<StoredToken[]>;
+  create(options: CreateTokenOptions): Promise<{ token: string; stored: StoredToken }>;
+  revoke(id: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
 /** Returns the id part of a presented token, or undefined if it does not have the token format. */
 export function tokenId(presented: string): string | undefined {
   return TOKEN_PATTERN.exec(presented)?.[1];

@@ -202,7 +202,7 @@ describe('API with tokens in PostgreSQL', () => {
     return JSON.stringify({ keys, counts: await harness.runtime.queue.getJobCounts() });
   }
 
-  function rotate(token: string, environment = 'demo'): ReturnType<Harness['app']['inject']> {
+  async function rotate(token: string, environment = 'demo') {
     return harness.app.inject({
       method: 'POST', url: `/v1/environments/${environment}/rotations`,
       headers: { authorization: `Bearer ${token}` }, payload: { reason: 'postgres tokens', mode: 'incident' },
