@@ -23,7 +23,7 @@ const MAX_DISCOVERY_BYTES = 256 * 1024;
 /** Subjects become audit actors, so they are limited to visible ASCII and a sane length. */
 const SUBJECT_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
-/** What a claim value grants: a role, for every environment or only the listed ones. */
+/** Role that a claim value grants, for every environment or only the listed ones. */
 export interface OidcGrant {
   role: Role;
   environments: string[] | null;
@@ -217,7 +217,7 @@ export class OidcVerifier {
  * Reads `jwks_uri` from the OpenID Provider configuration at the issuer
  * (`<issuer>/.well-known/openid-configuration`, OpenID Connect Discovery 1.0, section 4). The
  * document must name the same issuer, and a redirect is an error, so the keys always come from
- * where the configured issuer says.
+ * the location that the configured issuer publishes.
  */
 export async function discoverJwksUrl(issuer: string): Promise<string> {
   const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
@@ -225,7 +225,7 @@ export async function discoverJwksUrl(issuer: string): Promise<string> {
   if (response.status !== 200) throw new Error(`GET ${url} returned HTTP ${response.status}, expected 200`);
 
   const text = await response.text();
-  if (text.length > MAX_DISCOVERY_BYTES) throw new Error(`GET ${url} returned more than ${MAX_DISCOVERY_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_DISCOVERY_BYTES) throw new Error(`GET ${url} returned more than ${MAX_DISCOVERY_BYTES} bytes`);
   let document: { issuer?: unknown; jwks_uri?: unknown };
   try {
     document = JSON.parse(text) as typeof document;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 
-/** A key the test issuer signs with. `listed` keys are published in its JWKS. */
+/** A key pair the test issuer can sign with. */
 interface SigningKey {
   kid: string;
   alg: 'RS256' | 'ES256';
@@ -11,7 +11,10 @@ interface SigningKey {
 }
 
 export interface SignOptions {
-  /** Which key signs: the published RSA or EC key, an RSA key the JWKS does not list, or an RSA key published under another key's kid. */
+  /**
+   * Which key signs: the published RSA or EC key, an RSA key the JWKS does not list, or an
+   * unpublished RSA key that claims the published RSA key's kid.
+   */
   key?: 'rsa' | 'ec' | 'unlisted' | 'impostor';
   /** Claims to set or override; a claim set to undefined is left out. */
   claims?: Record<string, unknown>;
