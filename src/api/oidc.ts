@@ -18,6 +18,8 @@ const FETCH_TIMEOUT_MS = 5000;
 const JWKS_COOLDOWN_MS = 30_000;
 /** jose refetches the JWKS once the cached copy is this old. */
 const JWKS_MAX_AGE_MS = 10 * 60_000;
+/** How long a failed discovery is repeated to callers before the issuer is asked again. */
+const DISCOVERY_RETRY_MS = 5000;
 /** A discovery document is a few kilobytes; anything much larger is not one. */
 const MAX_DISCOVERY_BYTES = 256 * 1024;
 /** Subjects become audit actors, so they are limited to visible ASCII and a sane length. */
@@ -159,16 +161,27 @@ export type OidcResult =
  */
 export class OidcVerifier {
   #keys: Promise<JWTVerifyGetKey> | undefined;
+  /** The last failed discovery and when it failed, repeated to callers until the retry delay passes. */
+  #failure: { error: unknown; at: number } | undefined;
+  readonly #discoveryRetryMs: number;
 
-  constructor(readonly config: OidcConfig) {}
+  /** `discoveryRetryMs` is how long a failed discovery is repeated before the issuer is asked again. */
+  constructor(readonly config: OidcConfig, options: { discoveryRetryMs?: number } = {}) {
+    this.#discoveryRetryMs = options.discoveryRetryMs ?? DISCOVERY_RETRY_MS;
+  }
 
   async verify(jwt: string): Promise<OidcResult> {
-    let keys: JWTVerifyGetKey;
-    try {
-      keys = await this.#keySet();
-    } catch (error) {
-      return { status: 'unavailable', detail: `the OIDC issuer's keys could not be fetched: ${(error as Error).message}`, cause: error };
-    }
+    // The keys are resolved inside jwtVerify, after it has checked the header's algorithm, so a
+    // token with `alg: none` or HS256 is rejected without any request to the issuer.
+    const keys: JWTVerifyGetKey = async (header, token) => {
+      let keySet: JWTVerifyGetKey;
+      try {
+        keySet = await this.#keySet();
+      } catch (error) {
+        throw new KeysUnavailableError(error);
+      }
+      return keySet(header, token);
+    };
 
     let payload: JWTPayload;
     try {
@@ -194,17 +207,25 @@ export class OidcVerifier {
     return { status: 'valid', subject, grant };
   }
 
-  /** The issuer's key set, created once. A failed discovery is not kept, so the next token tries again. */
+  /**
+   * Returns the issuer's key set, created once. A failed discovery is kept only for the retry
+   * delay, so the API recovers without a restart, while a flood of tokens during an outage
+   * sends at most one discovery request to the issuer per delay.
+   */
   #keySet(): Promise<JWTVerifyGetKey> {
-    if (this.#keys === undefined) {
-      const creating = this.#jwksUrl().then((url) =>
-        createRemoteJWKSet(new URL(url), { timeoutDuration: FETCH_TIMEOUT_MS, cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS }));
-      this.#keys = creating;
-      creating.catch(() => {
-        if (this.#keys === creating) this.#keys = undefined;
-      });
-    }
-    return this.#keys;
+    if (this.#keys !== undefined) return this.#keys;
+    if (this.#failure !== undefined && Date.now() - this.#failure.at < this.#discoveryRetryMs) return Promise.reject(this.#failure.error);
+
+    const creating = this.#jwksUrl().then((url) =>
+      createRemoteJWKSet(new URL(url), { timeoutDuration: FETCH_TIMEOUT_MS, cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS }));
+    this.#keys = creating;
+    creating.then(() => {
+      this.#failure = undefined;
+    }, (error: unknown) => {
+      this.#failure = { error, at: Date.now() };
+      if (this.#keys === creating) this.#keys = undefined;
+    });
+    return creating;
   }
 
   async #jwksUrl(): Promise<string> {
@@ -242,8 +263,17 @@ export async function discoverJwksUrl(issuer: string): Promise<string> {
   return document.jwks_uri;
 }
 
+/** The discovery document could not be fetched or used, so the JWKS URL is unknown. */
+class KeysUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`the OIDC issuer's discovery document could not be used: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'KeysUnavailableError';
+  }
+}
+
 /** Turns a jose verification error into a rejection; errors that are not about the token mean the keys are unavailable. */
 function describeVerifyError(error: unknown, config: OidcConfig): OidcResult {
+  if (error instanceof KeysUnavailableError) return { status: 'unavailable', detail: error.message, cause: error.cause };
   const reject = (detail: string, code = 'UNAUTHENTICATED'): OidcResult => ({ status: 'rejected', httpStatus: 401, code, detail: `OIDC token rejected: ${detail}` });
   if (error instanceof errors.JWTExpired) return reject('it has expired', 'TOKEN_EXPIRED');
   if (error instanceof errors.JWTClaimValidationFailed) {

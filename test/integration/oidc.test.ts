@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { InjectOptions } from 'fastify';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { TokenFileStore } from '../../src/api/tokens.js';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -288,8 +288,18 @@ describe('OIDC when the issuer is unreachable', () => {
     expect(harness.logs.join('')).toContain('OIDC keys unavailable');
 
     issuer.stubs.clear();
-    const recovered = await harness.app.inject({ ...READ, headers: { authorization: `Bearer ${token}` } });
-    expect(recovered.statusCode).toBe(200);
+    const repeated = await harness.app.inject({ ...READ, headers: { authorization: `Bearer ${token}` } });
+    expect(repeated.statusCode).toBe(503);
+
+    // The API repeats a failed discovery for 5 s; the test moves the clock past that instead of waiting.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 6000);
+      const recovered = await harness.app.inject({ ...READ, headers: { authorization: `Bearer ${token}` } });
+      expect(recovered.statusCode).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import { claimValues, discoverJwksUrl, grantFor, OidcVerifier, readOidcConfig, type OidcConfig, type OidcGrant } from '../../src/api/oidc.js';
-import { startTestIssuer, type TestIssuer } from '../support/oidc.js';
+import { startTestIssuer, unsecuredToken, type TestIssuer } from '../support/oidc.js';
 
 const BASE_ENV = {
   REKEY_OIDC_ISSUER: 'https://login.example.com/realms/ops',
@@ -174,15 +174,59 @@ describe('OidcVerifier', () => {
     await issuer.close();
   });
 
-  function verifier(env: Record<string, string> = {}): OidcVerifier {
+  function verifier(env: Record<string, string> = {}, discoveryRetryMs?: number): OidcVerifier {
     const config = readOidcConfig({
       REKEY_OIDC_ISSUER: issuer.url,
       REKEY_OIDC_AUDIENCE: issuer.audience,
       REKEY_OIDC_ROLE_MAP: '{"ops": "operator"}',
       ...env,
     });
-    return new OidcVerifier(config!);
+    return new OidcVerifier(config!, { discoveryRetryMs });
   }
+
+  it('rejects alg none without a request', async () => {
+    issuer.requests.length = 0;
+    const token = unsecuredToken({ iss: issuer.url, aud: issuer.audience, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600, groups: ['ops'] });
+
+    const result = await verifier().verify(token);
+
+    expect(result).toEqual({ status: 'rejected', httpStatus: 401, code: 'UNAUTHENTICATED', detail: 'OIDC token rejected: its algorithm is not accepted; accepted: RS256, ES256' });
+    expect(issuer.requests).toEqual([]);
+  });
+
+  describe('when discovery fails', () => {
+    afterEach(() => {
+      issuer.stubs.clear();
+    });
+
+    it('repeats the failure within the retry delay', async () => {
+      issuer.requests.length = 0;
+      issuer.stubs.set('/.well-known/openid-configuration', { status: 503, body: '{}' });
+      const checker = verifier({}, 60_000);
+      const token = await issuer.sign({ claims: { groups: ['ops'] } });
+
+      const first = await checker.verify(token);
+      issuer.stubs.clear();
+      const second = await checker.verify(token);
+
+      expect(first.status).toBe('unavailable');
+      expect(second.status).toBe('unavailable');
+      expect(first.status === 'unavailable' ? first.detail : '').toBe(
+        `the OIDC issuer's discovery document could not be used: GET ${issuer.url}/.well-known/openid-configuration returned HTTP 503, expected 200`,
+      );
+      expect(issuer.requests).toEqual(['/.well-known/openid-configuration']);
+    });
+
+    it('asks again after the retry delay', async () => {
+      issuer.stubs.set('/.well-known/openid-configuration', { status: 503, body: '{}' });
+      const checker = verifier({}, 0);
+      const token = await issuer.sign({ claims: { groups: ['ops'] } });
+
+      expect((await checker.verify(token)).status).toBe('unavailable');
+      issuer.stubs.clear();
+      expect((await checker.verify(token)).status).toBe('valid');
+    });
+  });
 
   it('uses an explicit JWKS URL without discovery', async () => {
     issuer.requests.length = 0;
