@@ -90,8 +90,17 @@ export function awsErrorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : error.name;
 }
 
+/**
+ * Error codes of a rate limit: the throttling codes of the SDK's retry classification
+ * (@smithy/core 3.x, service-error-classification), such as `SlowDown`, which S3 sends with
+ * HTTP 503. It leaves out `LimitExceededException`, which Secrets Manager raises for a
+ * quota that a retry cannot fix, and `TransactionInProgressException`, which IAM, STS and
+ * Secrets Manager do not raise.
+ */
 const THROTTLING_ERRORS = new Set([
-  'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'RequestThrottled', 'RequestThrottledException',
+  'Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'RequestLimitExceeded', 'RequestThrottled',
+  'RequestThrottledException', 'SlowDown', 'BandwidthLimitExceeded', 'EC2ThrottledException', 'ProvisionedThroughputExceededException',
+  'PriorRequestNotComplete',
 ]);
 
 /** Errors that mean AWS rejected rekey's own identity or its permissions, which a retry cannot fix. */
@@ -121,7 +130,9 @@ const NETWORK_ERROR_CODES = new Set([
 function errorCodeOf(error: unknown): ErrorCode {
   if (!(error instanceof Error)) return 'INTERNAL';
   const name = awsErrorCode(error) ?? error.name;
-  if (THROTTLING_ERRORS.has(name)) return 'THROTTLED';
+  // A modelled error with the retryable trait carries `$retryable: { throttling: true }`.
+  const retryable = (error as Error & { $retryable?: { throttling?: boolean } }).$retryable;
+  if (THROTTLING_ERRORS.has(name) || retryable?.throttling === true) return 'THROTTLED';
   if (PERMISSION_ERRORS.has(name)) return 'PERMISSION_DENIED';
   if (NOT_FOUND_ERRORS.has(name)) return 'TARGET_NOT_FOUND';
   if (INVALID_PARAMETER_ERRORS.has(name)) return 'INVALID_PARAMETERS';
