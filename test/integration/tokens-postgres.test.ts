@@ -35,6 +35,8 @@ const TOKEN_FORMAT = /^rk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/;
 const database = `rekey_tokens_t_${randomBytes(6).toString('hex')}`;
 const databaseUrl = `postgres://postgres@127.0.0.1:5432/${database}`;
 const stores: PostgresTokenStore[] = [];
+/** A login role that gets only SELECT on one token table; dropped after the database. */
+const readerRole = `rekey_t_reader_${randomBytes(6).toString('hex')}`;
 
 async function openStore(table?: string): Promise<PostgresTokenStore> {
   const store = await createPostgresTokenStore({ connectionString: databaseUrl, table });
@@ -62,7 +64,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(stores.splice(0).map((store) => store.close()));
-  await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`));
+  await withAdmin(async (admin) => {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+    await admin.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(readerRole)}`);
+  });
 });
 
 describe('PostgreSQL token store', () => {
@@ -143,6 +148,20 @@ describe('PostgreSQL token store', () => {
     expect((await two.check(token)).status).toBe('valid');
     expect(await two.revoke(stored.id)).toBe(true);
     expect(await one.check(token)).toEqual({ status: 'unknown' });
+  });
+
+  it('checks tokens with only SELECT', async () => {
+    const table = `tokens_reader_${randomBytes(4).toString('hex')}`;
+    const owner = await openStore(table);
+    const { token } = await owner.create({ role: 'viewer', environments: null, expiresInMs: null, description: 'reader' });
+    await withAdmin((admin) => admin.query(`CREATE ROLE ${pg.escapeIdentifier(readerRole)} LOGIN`));
+    await queryDatabase(`GRANT SELECT ON ${table} TO ${pg.escapeIdentifier(readerRole)}`);
+
+    const reader = await createPostgresTokenStore({ connectionString: `postgres://${readerRole}@127.0.0.1:5432/${database}`, table });
+    stores.push(reader);
+
+    expect((await reader.check(token)).status).toBe('valid');
+    await expect(reader.create({ role: 'admin', environments: null, expiresInMs: null, description: 'denied' })).rejects.toThrow(`permission denied for table ${table}`);
   });
 
   it('rejects an invalid table name', async () => {
