@@ -1,4 +1,4 @@
-import { Job, UnrecoverableError, type Processor } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, type Processor } from 'bullmq';
 import { RUN_STEP } from '../src/audit/index.js';
 import { abandonRotation, confirmRevocation, runRotation, type RotationHooks, type RotationTarget } from '../src/engine/rotation.js';
 import { initialRotationState, type RotationState } from '../src/engine/state.js';
@@ -22,6 +22,8 @@ const RETRY_BACKOFF = { type: 'exponential', delay: 1000, jitter: 0.5 } as const
  * a step boundary. Past it the newer attempt goes on, and the fence stops the older one.
  */
 const HANDOVER_WAIT_MS = 120_000;
+/** Pause of a job that found the audit trail unwritable before it tries again. */
+const AUDIT_OUTAGE_DELAY_MS = 5000;
 
 /** Outcomes of a credential that count as a successful rotation: the replacement is current. */
 const SUCCESSFUL_OUTCOMES = new Set(['rotated', 'revocation-scheduled', 'revocation-pending']);
@@ -29,20 +31,36 @@ const SUCCESSFUL_OUTCOMES = new Set(['rotated', 'revocation-scheduled', 'revocat
 /** Dispatches every job of the rotations queue to its handler. */
 export function createProcessor(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoundary'> = {}): Processor {
   const attempts = new ActiveAttempts();
-  return async (job, _token, signal) => {
-    switch (job.name) {
-      case JOB.plan:
-        return processPlan(runtime, job as Job<PlanJobData>);
-      case JOB.rotate:
-        return processRotate(runtime, job as Job<RotateJobData>, signal, hooks, attempts);
-      case JOB.revoke:
-        return processRevoke(runtime, job as Job<RevokeJobData>, signal);
-      case JOB.run:
-        return processRun(runtime, job as Job<RunJobData>);
-      default:
-        throw new UnrecoverableError(`unknown job name "${job.name}"`);
+  return async (job, token, signal) => {
+    try {
+      return await dispatch(runtime, job, signal, hooks, attempts);
+    } catch (error) {
+      if (!isAuditOutage(error) || token === undefined) throw error;
+      // Fail closed without using up an attempt: the job waits, its saved state intact, and
+      // tries again once the audit trail may be writable.
+      await job.moveToDelayed(Date.now() + AUDIT_OUTAGE_DELAY_MS, token);
+      throw new DelayedError(`${job.name} job ${job.id ?? ''} waits for the audit trail`);
     }
   };
+}
+
+function isAuditOutage(error: unknown): boolean {
+  return isRekeyError(error) && error.code === 'AUDIT_UNAVAILABLE';
+}
+
+async function dispatch(runtime: Runtime, job: Job, signal: AbortSignal | undefined, hooks: Pick<RotationHooks, 'atBoundary'>, attempts: ActiveAttempts): Promise<unknown> {
+  switch (job.name) {
+    case JOB.plan:
+      return processPlan(runtime, job as Job<PlanJobData>);
+    case JOB.rotate:
+      return processRotate(runtime, job as Job<RotateJobData>, signal, hooks, attempts);
+    case JOB.revoke:
+      return processRevoke(runtime, job as Job<RevokeJobData>, signal);
+    case JOB.run:
+      return processRun(runtime, job as Job<RunJobData>);
+    default:
+      throw new UnrecoverableError(`unknown job name "${job.name}"`);
+  }
 }
 
 function isLastAttempt(job: Job, error: unknown): boolean {
@@ -251,6 +269,10 @@ async function rotateAttempt(runtime: Runtime, job: Job<RotateJobData>, signal: 
       // longer its own, so the job stays with the newer attempt.
       ctx.logger.warn({ fence, step: state.step }, 'lost the rotation to another worker; stopping');
       throw new UnrecoverableError(error.message);
+    }
+    if (isAuditOutage(error)) {
+      ctx.logger.warn({ step: state.step, error: summarizeError(error) }, 'rotation step waits for the audit trail');
+      throw error;
     }
     const summary = summarizeError(error);
     if (!isLastAttempt(job, error)) {

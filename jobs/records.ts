@@ -151,6 +151,26 @@ export class Records {
     return Number(await this.redis.get(this.fenceKey(rotationId))) === token;
   }
 
+  /**
+   * Records that this process cannot write the audit trail, so it starts no step. The API's
+   * /readyz reports every process that did so recently.
+   */
+  async reportAuditFailure(processId: string, reason: string, since: string): Promise<void> {
+    const entry: AuditFailure = { processId, reason, since, seenAt: new Date().toISOString() };
+    await this.redis.hset(`${this.prefix}:audit-failures`, processId, JSON.stringify(entry));
+  }
+
+  async clearAuditFailure(processId: string): Promise<void> {
+    await this.redis.hdel(`${this.prefix}:audit-failures`, processId);
+  }
+
+  /** Lists the processes that failed to write the audit trail within the last `maxAgeMs`. */
+  async auditFailures(maxAgeMs: number): Promise<AuditFailure[]> {
+    const entries = Object.values(await this.redis.hgetall(`${this.prefix}:audit-failures`)).map((text) => JSON.parse(text) as AuditFailure);
+    const oldest = Date.now() - maxAgeMs;
+    return entries.filter((entry) => Date.parse(entry.seenAt) >= oldest);
+  }
+
   /** Stores a finding's outcome, keeping the newest `keep` of them. */
   async saveFinding(finding: FindingResult, keep: number): Promise<void> {
     const key = `${this.prefix}:findings`;
@@ -183,6 +203,14 @@ export class Records {
       },
     };
   }
+}
+
+/** A process that could not write the audit trail: which one, why, and since when. */
+export interface AuditFailure {
+  processId: string;
+  reason: string;
+  since: string;
+  seenAt: string;
 }
 
 /** Rewrites the `unpromoted` list of a ledger hash; one rotation per credential means no concurrent writer. */

@@ -1,7 +1,9 @@
+import { hostname } from 'node:os';
 import { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../src/audit/index.js';
+import { guardAuditSink } from '../src/audit/guard.js';
 import { createAuditSinkFor } from '../src/audit/select.js';
 import type { Env } from '../src/contracts.js';
 import { loadFingerprintKey, readConfig, type RekeyConfig } from '../src/config.js';
@@ -61,7 +63,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const flows = new FlowProducer({ connection: redis, prefix: config.redisPrefix });
   logErrorsThrottled(queue, logger, 'queue');
   logErrorsThrottled(flows, logger, 'flow producer');
-  const audit = options.withAudit ? createAuditSinkFor(options.env) : null;
+  const audit = options.withAudit ? openGuardedAudit(options.env, records, logger) : null;
 
   return {
     config,
@@ -85,4 +87,25 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       redis.disconnect();
     },
   };
+}
+
+/**
+ * Opens the audit sink the environment selects, failing closed: while it cannot write, every
+ * step waits, this process logs the reason once, and /readyz reports it through Redis.
+ */
+function openGuardedAudit(env: Env, records: Records, logger: Logger): AuditSink {
+  const processId = `${hostname()}:${process.pid}`;
+  let lastReported: string | null = null;
+  return guardAuditSink(createAuditSinkFor(env), {
+    async failing(reason, since) {
+      if (lastReported !== since) logger.error({ alert: true, reason, since }, 'the audit trail cannot be written; no rotation step starts until it can');
+      lastReported = since;
+      await records.reportAuditFailure(processId, reason, since);
+    },
+    async recovered() {
+      lastReported = null;
+      logger.warn('the audit trail can be written again; rotation steps resume');
+      await records.clearAuditFailure(processId);
+    },
+  });
 }

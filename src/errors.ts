@@ -18,6 +18,7 @@ export const ERROR_CATALOGUE = {
   THROTTLED: { retryable: true, status: 503, title: 'Provider throttled the request' },
   UNAVAILABLE: { retryable: true, status: 503, title: 'Provider unavailable' },
   TIMEOUT: { retryable: true, status: 504, title: 'Provider call timed out' },
+  AUDIT_UNAVAILABLE: { retryable: true, status: 503, title: 'Audit trail cannot be written' },
   INTERNAL: { retryable: false, status: 500, title: 'Internal error' },
 } as const;
 

@@ -64,6 +64,9 @@ export type BoundaryPoint = 'inspected' | 'minted' | 'staged' | 'applied' | 'ver
  */
 export const STAGE_RETRY_BUDGET_MS = 120_000;
 
+/** How long the record of a step that changed something is retried while the audit trail fails. */
+export const AUDIT_RETRY_BUDGET_MS = 60_000;
+
 /** How many times an incident-mode revoke is tried inline before it moves to a job of its own. */
 const INLINE_REVOKE_ATTEMPTS = 3;
 const INLINE_REVOKE_PAUSE_MS = 1000;
@@ -82,6 +85,8 @@ export interface RotationOptions {
   revokeFirst?: boolean;
   /** Overrides STAGE_RETRY_BUDGET_MS. */
   stageRetryBudgetMs?: number;
+  /** Overrides AUDIT_RETRY_BUDGET_MS. */
+  auditRetryBudgetMs?: number;
 }
 
 export async function runRotation(target: RotationTarget, state: RotationState, ctx: StepContext, hooks: RotationHooks, options: RotationOptions = {}): Promise<RotationState> {
@@ -407,15 +412,21 @@ class RotationRun {
     this.state.step = name;
     await this.hooks.persist(this.state);
     await this.hooks.audit({ step: name, outcome: 'started', oldKeyId: this.state.oldKeyId, newKeyId: this.state.newKeyId, ...fields });
+    let result: T;
     try {
-      const result = await action();
-      await this.hooks.audit({ step: name, outcome: 'succeeded', oldKeyId: this.state.oldKeyId, newKeyId: this.state.newKeyId, ...fields });
-      return result;
+      result = await action();
     } catch (error) {
       const summary = summarizeError(error);
       await this.hooks.audit({ step: name, outcome: 'failed', oldKeyId: this.state.oldKeyId, newKeyId: this.state.newKeyId, ...fields, error: summary });
       throw error;
     }
+    // The change is made: its record is retried through a short audit outage rather than lost
+    // with the step's result (a minted key exists only in this result until it is staged).
+    await retryTransient(
+      () => this.hooks.audit({ step: name, outcome: 'succeeded', oldKeyId: this.state.oldKeyId, newKeyId: this.state.newKeyId, ...fields }),
+      { budgetMs: this.options.auditRetryBudgetMs ?? AUDIT_RETRY_BUDGET_MS, signal: this.ctx.signal },
+    );
+    return result;
   }
 
   private async save(point: BoundaryPoint): Promise<void> {

@@ -3,6 +3,11 @@ import type { Runtime } from '../../../jobs/runtime.js';
 import { sendProblem } from '../problem.js';
 
 const PING_TIMEOUT_MS = 2000;
+/**
+ * Age past which a worker's report that it could not write the audit trail no longer counts. A
+ * worker with waiting jobs renews its report every few seconds while the outage lasts.
+ */
+const AUDIT_FAILURE_MAX_AGE_MS = 120_000;
 
 export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get('/healthz', { config: { auth: false, rateLimit: false } }, async () => ({ status: 'ok' }));
@@ -15,6 +20,11 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): vo
       ]);
     } catch (error) {
       return sendProblem(reply, 503, 'NOT_READY', `Redis at the configured REDIS_URL did not respond to PING: ${(error as Error).message}`);
+    }
+    const failures = await runtime.records.auditFailures(AUDIT_FAILURE_MAX_AGE_MS);
+    if (failures.length > 0) {
+      const detail = failures.map((failure) => `${failure.processId} since ${failure.since}: ${failure.reason}`).join('; ');
+      return sendProblem(reply, 503, 'AUDIT_UNAVAILABLE', `the audit trail cannot be written, so no rotation step starts until it can (${detail})`);
     }
     return { status: 'ready', inventory: runtime.inventory.source, environments: runtime.inventory.environments.size };
   });
