@@ -13,7 +13,7 @@ import {
 } from './constants.js';
 import { toRekeyError } from './errors.js';
 import { parseServiceAccountKeyFile, signAssertion, type ServiceAccountKeyFile } from './key-file.js';
-import { gapicEndpointOptions, type GcpSettings } from './settings.js';
+import { gapicEndpointOptions, type GapicEndpointOptions, type GcpSettings } from './settings.js';
 
 /** The outcome of one JWT-bearer exchange at the token endpoint. */
 export type TokenExchange =
@@ -129,7 +129,7 @@ export class GcpAuth {
   }
 
   /** Builds a google-gax client's options for `endpoint` that call as rekey's admin identity. */
-  async gapicOptions(endpoint: URL): Promise<ReturnType<typeof gapicEndpointOptions> & { authClient: AuthClient }> {
+  async gapicOptions(endpoint: URL): Promise<GapicEndpointOptions & { authClient: AuthClient }> {
     return { ...gapicEndpointOptions(endpoint), authClient: await this.adminClient() };
   }
 

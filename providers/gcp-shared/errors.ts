@@ -53,7 +53,8 @@ export function googleApiErrorOf(error: unknown): GoogleApiError | undefined {
 
   const response = details.response;
   if (response !== undefined && typeof response.status === 'number') {
-    const body = bodyOf(response.data)?.error;
+    // google-gax reads responses as streams, so its gaxios errors carry the body as the message.
+    const body = (bodyOf(response.data) ?? bodyOf(error.message))?.error;
     return {
       httpStatus: response.status,
       status: typeof body?.status === 'string' ? body.status : STATUS_BY_HTTP[response.status],

@@ -113,12 +113,12 @@ function readCaFile(env: Env): Buffer | undefined {
 }
 
 /** The connection options of a google-gax client (REST transport) for `endpoint`. */
-export interface GapicEndpointOptions {
+export type GapicEndpointOptions = {
   apiEndpoint: string;
   port: number;
   protocol: 'http' | 'https';
   fallback: true;
-}
+};
 
 /**
  * Splits an endpoint URL into the options a google-gax client takes. The port must be separate,

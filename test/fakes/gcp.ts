@@ -95,6 +95,8 @@ export interface InjectedFault {
   body: unknown;
   /** How many matching requests get the fault. */
   times: number;
+  /** How many matching requests pass normally before the fault applies. Default 0. */
+  skip?: number;
 }
 
 const ENUM_NUMBERS: Record<FakeSecretVersion['state'], number> = { ENABLED: 1, DISABLED: 2, DESTROYED: 3 };
@@ -263,12 +265,13 @@ export class FakeGcp {
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
 
-    let caller: string | null = null;
+    const caller = this.#callerOf(request);
     try {
-      caller = this.#callerOf(request);
       this.requests.push({ method, path: url.pathname, caller });
       const fault = this.faults.find((candidate) => candidate.method === method && candidate.path.test(url.pathname) && candidate.times > 0);
-      if (fault !== undefined) {
+      if (fault !== undefined && (fault.skip ?? 0) > 0) {
+        fault.skip = (fault.skip ?? 0) - 1;
+      } else if (fault !== undefined) {
         fault.times -= 1;
         throw new HttpError(fault.status, fault.body);
       }
