@@ -385,6 +385,14 @@ describe('rekey token CLI', () => {
     expect(await queryDatabase('SELECT to_regclass($1) AS found', [table])).toEqual([{ found: null }]);
   });
 
+  it('fails on an unreachable database without its password', () => {
+    const listed = rekey(['list'], { DATABASE_URL: CLOSED_PORT_URL });
+
+    expect(listed.status).toBe(1);
+    expect(listed.stderr).toMatch(/^rekey: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+    expect(`${listed.stdout}${listed.stderr}`.includes('canary-db-password-5d1f')).toBe(false);
+  });
+
   it('reports an unknown id on revoke', () => {
     const table = `tokens_cli_${randomBytes(4).toString('hex')}`;
     const revoked = rekey(['revoke', '000000000000'], { DATABASE_URL: databaseUrl, REKEY_TOKENS_TABLE: table });
