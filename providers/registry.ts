@@ -2,6 +2,10 @@ import type { Env } from '../src/contracts.js';
 import { providerEntry, Registry, storeEntry, type ProviderEntry, type StoreEntry } from '../src/registry.js';
 import { AWS_IAM_ACCESS_KEY_KIND, AWS_IAM_ACCESS_KEY_PARAMS_SCHEMA, createAwsIamAccessKeyProvider } from './aws-iam-access-key/index.js';
 import { AWS_SECRETS_MANAGER_KIND, AWS_SECRETS_MANAGER_PARAMS_SCHEMA, createAwsSecretsManagerStore } from './aws-secrets-manager/index.js';
+import {
+  AZURE_APP_CLIENT_SECRET_KIND, AZURE_APP_CLIENT_SECRET_PARAMS_SCHEMA, createAzureAppClientSecretProvider,
+} from './azure-app-client-secret/index.js';
+import { AZURE_KEY_VAULT_KIND, AZURE_KEY_VAULT_PARAMS_SCHEMA, createAzureKeyVaultStore } from './azure-key-vault/index.js';
 import { createFileStore, FILE_STORE_KIND, paramsSchema as FILE_STORE_PARAMS_SCHEMA } from './file-store/index.js';
 import { createGeneratedSecretProvider, GENERATED_SECRET_KIND, GENERATED_SECRET_PARAMS_SCHEMA } from './generated-secret/index.js';
 import { createPostgresRolePasswordProvider, POSTGRES_ROLE_PASSWORD_KIND, POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA } from './postgres-role-password/index.js';
@@ -18,6 +22,7 @@ export const PROVIDERS: readonly ProviderEntry[] = [
   providerEntry(REDIS_ACL_PASSWORD_KIND, REDIS_ACL_PASSWORD_PARAMS_SCHEMA, createRedisAclPasswordProvider),
   providerEntry(VAULT_APPROLE_SECRET_ID_KIND, VAULT_APPROLE_SECRET_ID_PARAMS_SCHEMA, createVaultApproleSecretIdProvider),
   providerEntry(GENERATED_SECRET_KIND, GENERATED_SECRET_PARAMS_SCHEMA, () => createGeneratedSecretProvider()),
+  providerEntry(AZURE_APP_CLIENT_SECRET_KIND, AZURE_APP_CLIENT_SECRET_PARAMS_SCHEMA, createAzureAppClientSecretProvider),
 ];
 
 /** Every built-in secret store kind. */
@@ -25,6 +30,7 @@ export const STORES: readonly StoreEntry[] = [
   storeEntry(FILE_STORE_KIND, FILE_STORE_PARAMS_SCHEMA, (env) => createFileStore(env)),
   storeEntry(AWS_SECRETS_MANAGER_KIND, AWS_SECRETS_MANAGER_PARAMS_SCHEMA, createAwsSecretsManagerStore),
   storeEntry(VAULT_KV_KIND, VAULT_KV_PARAMS_SCHEMA, createVaultKvStore),
+  storeEntry(AZURE_KEY_VAULT_KIND, AZURE_KEY_VAULT_PARAMS_SCHEMA, createAzureKeyVaultStore),
 ];
 
 export function createRegistry(env: Env): Registry {
