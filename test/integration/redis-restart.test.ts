@@ -137,14 +137,26 @@ interface RestartCase {
   when: string;
   /** Open the verify gate while Redis is down, so the steps send their next commands into the outage. */
   openGateWhileDown: boolean;
+  /** How long Redis stays down after the released steps returned from verify. */
+  outageMs?: number;
+  env?: Record<string, string>;
 }
 
 const CASES: RestartCase[] = [
   { when: 'while every credential waits in verify', openGateWhileDown: false },
   { when: 'while the steps go on and reach Redis', openGateWhileDown: true },
+  // The locks of the active jobs expire during the outage. When Redis is back, the stalled check
+  // can start a job again beside the attempt that still runs it, and BullMQ can reject the older
+  // attempt's completion for its missing lock, so a job may run twice.
+  {
+    when: 'for longer than the job lock',
+    openGateWhileDown: true,
+    outageMs: 5_000,
+    env: { REKEY_WORKER_LOCK_MS: '2000', REKEY_WORKER_STALLED_INTERVAL_MS: '1000' },
+  },
 ];
 
-describe.each(CASES)('when Redis restarts $when', ({ openGateWhileDown }) => {
+describe.each(CASES)('when Redis restarts $when', ({ openGateWhileDown, outageMs, env }) => {
   let redis: PersistentRedis;
   let iam: IAMClient;
   let harness: Harness;
@@ -165,7 +177,7 @@ describe.each(CASES)('when Redis restarts $when', ({ openGateWhileDown }) => {
       const { userName, keys } = await createTestUser(iam, 1);
       credentials.push({ id: `deployer-${index}`, userName, oldKey: keys[0]!, secretId: uniqueName('rekey-test/restart'), storePath: `ci/deployer-${index}` });
     }
-    harness = await startHarness({ inventory: inventoryOf(credentials), registry: registryWithGatedVerify(gate), env: { REDIS_URL: redis.url } });
+    harness = await startHarness({ inventory: inventoryOf(credentials), registry: registryWithGatedVerify(gate), env: { ...env, REDIS_URL: redis.url } });
 
     const response = await harness.app.inject({
       method: 'POST', url: '/v1/environments/ci/rotations', headers: harness.auth,
@@ -182,7 +194,7 @@ describe.each(CASES)('when Redis restarts $when', ({ openGateWhileDown }) => {
     if (openGateWhileDown) {
       gate.open();
       await waitUntil(() => gate.returned === CREDENTIAL_COUNT, 'every verify returned');
-      await new Promise((resolve) => setTimeout(resolve, OUTAGE_AFTER_VERIFY_MS));
+      await new Promise((resolve) => setTimeout(resolve, outageMs ?? OUTAGE_AFTER_VERIFY_MS));
       await redis.launch();
     } else {
       await redis.launch();
