@@ -114,6 +114,30 @@ export class GcpAuth {
     };
   }
 
+  /**
+   * Asks the tokeninfo endpoint about an access token. The token travels in a form body, not in
+   * the URL, so that no proxy or server log records it. Returns the HTTP status and the JSON body.
+   */
+  async tokenInfo(accessToken: SecretValue, signal?: AbortSignal): Promise<{ httpStatus: number; body: Record<string, unknown> }> {
+    const url = this.settings.tokenInfoUrl;
+    let response;
+    try {
+      response = await this.#anonymous.transporter.request<Record<string, unknown>>({
+        url,
+        method: 'POST',
+        data: new URLSearchParams({ access_token: accessToken.reveal() }),
+        responseType: 'json',
+        validateStatus: () => true,
+        signal,
+        retry: false,
+      });
+    } catch (error) {
+      throw toRekeyError(error, 'the tokeninfo request', `tokeninfo endpoint ${url}`, [accessToken]);
+    }
+    const body = typeof response.data === 'object' && response.data !== null ? response.data : {};
+    return { httpStatus: response.status, body };
+  }
+
   /** Returns rekey's admin client, creating it on first use. */
   adminClient(): Promise<AuthClient> {
     this.#admin ??= this.#createAdminClient();

@@ -3,6 +3,7 @@ export const GCP_CREDENTIALS_FILE_ENV = 'REKEY_GCP_CREDENTIALS_FILE';
 export const GCP_USE_ADC_ENV = 'REKEY_GCP_USE_ADC';
 export const GCP_IMPERSONATE_ENV = 'REKEY_GCP_IMPERSONATE_SERVICE_ACCOUNT';
 export const GCP_TOKEN_URL_ENV = 'REKEY_GCP_TOKEN_URL';
+export const GCP_TOKEN_INFO_URL_ENV = 'REKEY_GCP_TOKEN_INFO_URL';
 export const GCP_IAM_ENDPOINT_ENV = 'REKEY_GCP_IAM_ENDPOINT';
 export const GCP_IAM_CREDENTIALS_ENDPOINT_ENV = 'REKEY_GCP_IAM_CREDENTIALS_ENDPOINT';
 export const GCP_SECRET_MANAGER_ENDPOINT_ENV = 'REKEY_GCP_SECRET_MANAGER_ENDPOINT';
@@ -10,6 +11,7 @@ export const GCP_CA_FILE_ENV = 'REKEY_GCP_CA_FILE';
 
 /** Google's public endpoints, used when the matching variable is unset. */
 export const DEFAULT_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+export const DEFAULT_TOKEN_INFO_URL = 'https://oauth2.googleapis.com/tokeninfo';
 export const DEFAULT_IAM_ENDPOINT = 'https://iam.googleapis.com';
 export const DEFAULT_IAM_CREDENTIALS_ENDPOINT = 'https://iamcredentials.googleapis.com';
 export const DEFAULT_SECRET_MANAGER_ENDPOINT = 'https://secretmanager.googleapis.com';

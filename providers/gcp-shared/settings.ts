@@ -5,12 +5,14 @@ import {
   DEFAULT_IAM_CREDENTIALS_ENDPOINT,
   DEFAULT_IAM_ENDPOINT,
   DEFAULT_SECRET_MANAGER_ENDPOINT,
+  DEFAULT_TOKEN_INFO_URL,
   GCP_CA_FILE_ENV,
   GCP_CREDENTIALS_FILE_ENV,
   GCP_IAM_CREDENTIALS_ENDPOINT_ENV,
   GCP_IAM_ENDPOINT_ENV,
   GCP_IMPERSONATE_ENV,
   GCP_SECRET_MANAGER_ENDPOINT_ENV,
+  GCP_TOKEN_INFO_URL_ENV,
   GCP_TOKEN_URL_ENV,
   GCP_USE_ADC_ENV,
 } from './constants.js';
@@ -25,6 +27,8 @@ export type GcpAdminCredentials =
 export interface GcpSettings {
   /** The OAuth token endpoint. Unset means the admin key file's `token_uri`, then Google's endpoint. */
   tokenUrl: string | undefined;
+  /** The endpoint that describes an access token: REKEY_GCP_TOKEN_INFO_URL, else `tokeninfo` beside the token URL. */
+  tokenInfoUrl: string;
   iamEndpoint: URL;
   iamCredentialsEndpoint: URL;
   secretManagerEndpoint: URL;
@@ -86,6 +90,11 @@ export function readGcpSettings(env: Env): GcpSettings {
     throw invalidSetting(`${GCP_TOKEN_URL_ENV}="${tokenUrl}" is not a valid URL: expected a URL such as https://oauth2.googleapis.com/token`);
   }
 
+  const tokenInfoUrl = setting(env, GCP_TOKEN_INFO_URL_ENV) ?? (tokenUrl === undefined ? DEFAULT_TOKEN_INFO_URL : new URL('tokeninfo', tokenUrl).toString());
+  if (!URL.canParse(tokenInfoUrl)) {
+    throw invalidSetting(`${GCP_TOKEN_INFO_URL_ENV}="${tokenInfoUrl}" is not a valid URL: expected a URL such as ${DEFAULT_TOKEN_INFO_URL}`);
+  }
+
   const impersonate = setting(env, GCP_IMPERSONATE_ENV);
   if (impersonate !== undefined && !impersonate.includes('@')) {
     throw invalidSetting(`${GCP_IMPERSONATE_ENV}="${impersonate}" is invalid: expected a service account email such as rotator@project.iam.gserviceaccount.com`);
@@ -93,6 +102,7 @@ export function readGcpSettings(env: Env): GcpSettings {
 
   return {
     tokenUrl,
+    tokenInfoUrl,
     iamEndpoint: readEndpoint(env, GCP_IAM_ENDPOINT_ENV, DEFAULT_IAM_ENDPOINT),
     iamCredentialsEndpoint: readEndpoint(env, GCP_IAM_CREDENTIALS_ENDPOINT_ENV, DEFAULT_IAM_CREDENTIALS_ENDPOINT),
     secretManagerEndpoint: readEndpoint(env, GCP_SECRET_MANAGER_ENDPOINT_ENV, DEFAULT_SECRET_MANAGER_ENDPOINT),
