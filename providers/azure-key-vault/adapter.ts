@@ -45,7 +45,13 @@ function statusOf(error: unknown): number | undefined {
   return (error as { statusCode?: number }).statusCode;
 }
 
+/** True for SecretClient's refusal of a challenge whose resource does not match the vault's domain. */
+function isChallengeMismatch(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('disableChallengeResourceVerification');
+}
+
 function keyVaultErrorCode(error: unknown): ErrorCode {
+  if (isChallengeMismatch(error)) return 'INVALID_PARAMETERS';
   const status = statusOf(error);
   if (status === undefined) return identityErrorCode(error);
   if (status === 401 || status === 403) return 'PERMISSION_DENIED';
@@ -63,7 +69,11 @@ function keyVaultErrorCode(error: unknown): ErrorCode {
  */
 function toRekeyError(error: unknown, action: string, subject: string, secrets: readonly SecretValue[] = []): RekeyError {
   const code = keyVaultErrorCode(error);
-  const hint = code === 'PERMISSION_DENIED' ? '. Give rekey\'s identity the Key Vault Secrets Officer role on the secret and its -rekey-pending secret' : '';
+  let hint = '';
+  if (code === 'PERMISSION_DENIED') hint = '. Give rekey\'s identity the Key Vault Secrets Officer role on the secret and its -rekey-pending secret';
+  if (isChallengeMismatch(error)) {
+    hint = '. For a vault outside Microsoft\'s Key Vault domains (a private endpoint), set REKEY_AZURE_KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION=true';
+  }
   return new RekeyError(code, `Key Vault ${action} on ${subject} failed: ${quoteError(error, secrets)}${hint}`);
 }
 

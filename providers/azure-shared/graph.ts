@@ -145,7 +145,8 @@ export class GraphClient {
 
   #responseError(call: GraphCall, response: GraphResponse): GraphApiError {
     const { code: graphCode, message: graphMessage } = parseGraphError(response.text);
-    const quoted = graphCode === null ? `HTTP ${response.status}` : `HTTP ${response.status} ${graphCode}: ${graphMessage ?? ''}`;
+    const detail = (graphMessage ?? '').replace(/\.$/, '');
+    const quoted = graphCode === null ? `HTTP ${response.status}` : `HTTP ${response.status} ${graphCode}: ${detail}`;
     const code = codeOfStatus(response.status);
     const hint = code === 'PERMISSION_DENIED'
       ? '. Grant rekey\'s identity the Graph application permission Application.ReadWrite.OwnedBy and add it as an owner of the application'

@@ -213,6 +213,13 @@ export class FakeAzure {
     return this.#setSecret(name, { value, tags, contentType: null, enabled: true }).version;
   }
 
+  /** Disables a secret version directly, as an operator would in the portal. */
+  disableSecretVersion(name: string, version: string): void {
+    const found = this.#secrets.get(name)?.find((candidate) => candidate.version === version);
+    if (found === undefined) throw new Error(`the fake has no version ${version} of secret ${name}`);
+    found.enabled = false;
+  }
+
   /** The latest version's value of a secret, or undefined. Consumers read this. */
   readSecret(name: string): string | undefined {
     return this.#secrets.get(name)?.at(-1)?.value;

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAzureAppClientSecretProvider } from '../../providers/azure-app-client-secret/index.js';
 import { createFileStore } from '../../providers/file-store/index.js';
+import { RekeyError } from '../../src/errors.js';
 import { FakeAzure } from '../fakes/azure.js';
+import { stepContext } from '../support/aws.js';
 import { createTestAuthority, requestToken, type TestAuthority } from '../support/azure.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
@@ -299,6 +302,50 @@ environments:
       expect(fake.passwordCredentials(app.appId).map((password) => password.keyId)).toEqual([run.credentials[0]!.newKeyId]);
       expect(run.credentials[0]!.attempts).toBe(2);
       expect(auditRecords().filter((record) => record.step === 'mint' && record.outcome === 'succeeded')).toHaveLength(1);
+    });
+  });
+
+  describe('when rekey lacks permission', () => {
+    const NO_RECORD = { currentKeyId: null, unpromotedKeyIds: [] };
+
+    async function inspectError(env: Record<string, string>, appId: string): Promise<RekeyError> {
+      const provider = createAzureAppClientSecretProvider(env);
+      try {
+        await provider.inspect({ appId }, NO_RECORD, stepContext());
+      } catch (error) {
+        if (error instanceof RekeyError) return error;
+        throw error;
+      }
+      throw new Error('expected inspect to fail');
+    }
+
+    it('reports an application rekey does not own', async () => {
+      const foreign = fake.createApplication({ displayName: 'foreign', owned: false });
+
+      const error = await inspectError(azureEnv(), foreign.appId);
+
+      expect(error.code).toBe('PERMISSION_DENIED');
+      expect(error.message).toBe(
+        `Graph get application ${foreign.appId} failed: HTTP 403 Authorization_RequestDenied: Insufficient privileges to complete the operation. ` +
+          "Grant rekey's identity the Graph application permission Application.ReadWrite.OwnedBy and add it as an owner of the application",
+      );
+    });
+
+    it('reports a rejected admin secret without quoting it', async () => {
+      const error = await inspectError({ ...azureEnv(), REKEY_AZURE_CLIENT_SECRET: 'wrong-admin-secret' }, app.appId);
+
+      expect(error.code).toBe('PERMISSION_DENIED');
+      expect(error.message).toBe(
+        `rekey's Azure identity could not get a token for https://graph.microsoft.com/.default from ${fake.url}: ` +
+          'AuthenticationRequiredError: AADSTS7000215: Invalid client secret provided.',
+      );
+    });
+
+    it('reports an unknown application', async () => {
+      const error = await inspectError(azureEnv(), '00000000-0000-0000-0000-000000000001');
+
+      expect(error.code).toBe('TARGET_NOT_FOUND');
+      expect(error.message).toBe("application 00000000-0000-0000-0000-000000000001 not found in Graph: check appId in the inventory, and that rekey's identity owns the application");
     });
   });
 
