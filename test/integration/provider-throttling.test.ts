@@ -57,6 +57,7 @@ function sdkAttempts(calls: readonly SdkCall[]): Array<Array<number | null>> {
 
 interface CredentialStatus {
   credentialId: string;
+  rotationId: string;
   outcome: string;
   attempts: number;
   oldKeyId: string | null;
@@ -142,6 +143,31 @@ async function finishAudit(rotation: ThrottledRotation): Promise<{ ok: boolean }
   return verifyAuditFile(path);
 }
 
+/** Reads every key under the harness's Redis prefix, with its content, as one text. */
+async function redisContent(harness: Harness): Promise<string> {
+  const redis = harness.runtime.redis;
+  const keys = await redis.keys(`${harness.env.REKEY_REDIS_PREFIX}:*`);
+  const parts = [...keys];
+  for (const key of keys) {
+    const type = await redis.type(key);
+    if (type === 'string') parts.push((await redis.get(key)) ?? '');
+    else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+    else if (type === 'list') parts.push(...(await redis.lrange(key, 0, -1)));
+    else if (type === 'set') parts.push(...(await redis.smembers(key)));
+    else if (type === 'zset') parts.push(...(await redis.zrange(key, 0, -1)));
+    else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+  }
+  return parts.join('\n');
+}
+
+/** Returns `[step, error code]` of each audit record of the rotation with the given outcome. */
+function auditedErrors(rotation: ThrottledRotation, outcome: string): Array<[unknown, unknown]> {
+  return rotation.auditText.trim().split('\n')
+    .map((line) => JSON.parse(line) as { step?: unknown; outcome?: unknown; error?: { code?: unknown } })
+    .filter((record) => record.outcome === outcome)
+    .map((record) => [record.step, record.error?.code]);
+}
+
 /** Waits until IAM no longer lists `keyId` for the user, for a revoke that runs after a grace period. */
 async function waitForKeyDeleted(iam: IAMClient, userName: string, keyId: string): Promise<void> {
   const deadline = Date.now() + RUN_TIMEOUT_MS;
@@ -177,6 +203,9 @@ async function expectOneWorkingReplacement(iam: IAMClient, rotation: ThrottledRo
   expect(secret.length, 'stored secret').toBeGreaterThan(0);
   expect(rotation.harness.logs.join('').includes(secret), 'logs contain the new secret').toBe(false);
   expect(rotation.auditText.includes(secret), 'audit contains the new secret').toBe(false);
+  const redis = await redisContent(rotation.harness);
+  expect(redis, 'Redis content').toContain(rotation.credential.rotationId);
+  expect(redis.includes(secret), 'Redis contains the new secret').toBe(false);
 }
 
 /** Checks that the proxy forwarded exactly one key creation and one deletion, the revoke of the old key. */
@@ -232,6 +261,7 @@ describe('when AWS throttles a rotation', () => {
       await expectOneWorkingReplacement(iam, rotation);
       expectOneMintAndOneRevoke(rotation.proxy);
       expect(rotation.credential.attempts, 'job attempts').toBe(3);
+      expect(auditedErrors(rotation, 'retrying'), 'retrying records').toEqual([['mint', 'THROTTLED'], ['mint', 'THROTTLED']]);
 
       const calls = sdkCalls(rotation.proxy.requests('CreateAccessKey'));
       expect(outcomes(calls)).toEqual([['throttled', 'throttled', 'throttled'], ['throttled', 'throttled', 'throttled'], ['throttled', 'forwarded']]);
@@ -249,6 +279,11 @@ describe('when AWS throttles a rotation', () => {
       await expectOneWorkingReplacement(iam, rotation);
       expectOneMintAndOneRevoke(rotation.proxy);
       expect(rotation.credential.attempts, 'job attempts').toBe(1);
+      const retries = rotation.harness.logs
+        .map((line) => JSON.parse(line) as { msg?: string; error?: { code?: string } })
+        .filter((line) => line.msg === 'store write failed; retrying')
+        .map((line) => line.error?.code);
+      expect(retries, 'logged store write retries').toEqual(['THROTTLED', 'THROTTLED', 'THROTTLED']);
 
       const calls = sdkCalls(rotation.proxy.requests('PutSecretValue'));
       expect(outcomes(calls)).toEqual([
@@ -269,6 +304,7 @@ describe('when AWS throttles a rotation', () => {
       await expectOneWorkingReplacement(iam, rotation);
       expectOneMintAndOneRevoke(rotation.proxy);
       expect(rotation.credential.outcome, 'outcome').toBe('rotated');
+      expect(auditedErrors(rotation, 'failed'), 'failed records').toEqual([['revoke', 'THROTTLED'], ['revoke', 'THROTTLED']]);
 
       const calls = sdkCalls(rotation.proxy.requests('DeleteAccessKey'));
       expect(outcomes(calls)).toEqual([['throttled', 'throttled', 'throttled'], ['throttled', 'throttled', 'throttled'], ['throttled', 'forwarded']]);
@@ -289,6 +325,7 @@ describe('when AWS throttles a rotation', () => {
       expectOneMintAndOneRevoke(rotation.proxy);
       expect(rotation.proxy.forwardedCount('UpdateAccessKey'), 'UpdateAccessKey calls that reached moto').toBe(1);
       expect(rotation.credential.attempts, 'job attempts').toBe(3);
+      expect(auditedErrors(rotation, 'retrying'), 'retrying records').toEqual([['disable', 'THROTTLED'], ['disable', 'THROTTLED']]);
 
       const calls = sdkCalls(rotation.proxy.requests('UpdateAccessKey'));
       expect(outcomes(calls)).toEqual([['throttled', 'throttled', 'throttled'], ['throttled', 'throttled', 'throttled'], ['throttled', 'forwarded']]);
