@@ -24,10 +24,14 @@ export function findCredential(runtime: Runtime, environment: string, credential
   return entry;
 }
 
-/** Resolves a credential's provider and store targets through the registry. */
+/** Resolves a credential's provider and store targets through the registry, each behind its kind's call gate. */
 export function resolveTarget(runtime: Runtime, entry: CredentialEntry): RotationTarget {
-  const stores: ResolvedStore[] = entry.stores.map((target) => ({ kind: target.store, store: runtime.registry.store(target.store), params: target.params }));
-  return { provider: runtime.registry.provider(entry.kind), params: entry.params, stores, gracePeriodMs: entry.gracePeriodMs };
+  const stores: ResolvedStore[] = entry.stores.map((target) => ({
+    kind: target.store,
+    store: runtime.gates.store(runtime.registry.store(target.store)),
+    params: target.params,
+  }));
+  return { provider: runtime.gates.provider(runtime.registry.provider(entry.kind)), params: entry.params, stores, gracePeriodMs: entry.gracePeriodMs };
 }
 
 export function stepContext(runtime: Runtime, scope: CredentialScope, signal: AbortSignal | undefined): StepContext {

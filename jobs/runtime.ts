@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../src/audit/index.js';
 import { guardAuditSink } from '../src/audit/guard.js';
 import { createAuditSinkFor } from '../src/audit/select.js';
+import { readCallLimitOverrides } from '../src/call-limits.js';
 import type { Env } from '../src/contracts.js';
 import { loadFingerprintKey, readConfig, type RekeyConfig } from '../src/config.js';
 import { loadInventory } from '../src/inventory/load.js';
@@ -12,6 +13,7 @@ import type { Inventory } from '../src/inventory/schema.js';
 import { createLogger } from '../src/logger.js';
 import type { Registry } from '../src/registry.js';
 import { createRegistry } from '../providers/registry.js';
+import { CallGates } from './call-gates.js';
 import { connectRedis, logErrorsThrottled } from './connection.js';
 import { DependencyIndex, readInventoryDependencies } from './dependencies.js';
 import { FingerprintIndex } from './fingerprints.js';
@@ -26,6 +28,8 @@ export interface Runtime {
   registry: Registry;
   redis: Redis;
   records: Records;
+  /** Concurrency, rate and time limits of provider and store calls, by kind. */
+  gates: CallGates;
   fingerprints: FingerprintIndex;
   dependencies: DependencyIndex;
   queue: Queue;
@@ -55,6 +59,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const inventory = loadInventory(config.inventoryPath, registry);
   const inventoryDependencies = readInventoryDependencies(inventory);
   const fingerprintKey = loadFingerprintKey(config);
+  const callLimitOverrides = readCallLimitOverrides(options.env);
 
   const redis = connectRedis(config.redisUrl, { failFast: true });
   logErrorsThrottled(redis, logger, 'runtime');
@@ -73,6 +78,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     registry,
     redis,
     records,
+    gates: new CallGates(redis, config.redisPrefix, callLimitOverrides),
     fingerprints: new FingerprintIndex(redis, config.redisPrefix, fingerprintKey),
     dependencies: new DependencyIndex(redis, config.redisPrefix, inventoryDependencies),
     queue,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { CallLimits } from './call-limits.js';
 import type { Material, SecretValue } from './secret.js';
 
 /**
@@ -92,6 +93,8 @@ export interface CredentialProvider<Params = Record<string, unknown>> {
    * so rekey indexes the ids it reads to match leak reports that carry no secret value.
    */
   readonly keyIdIsPublic?: boolean;
+  /** Limits on rekey's calls to this provider; unset fields take DEFAULT_CALL_LIMITS. */
+  readonly callLimits?: Partial<CallLimits>;
 
   /**
    * Reads the provider's state without changing it. Throws KEY_QUOTA when no replacement can be
@@ -153,6 +156,8 @@ export interface SecretStore<Params = Record<string, unknown>> {
   readonly kind: string;
   /** JSON Schema of a store target's parameters in the inventory (besides `store`). */
   readonly paramsSchema: Record<string, unknown>;
+  /** Limits on rekey's calls to this store; unset fields take DEFAULT_CALL_LIMITS. */
+  readonly callLimits?: Partial<CallLimits>;
 
   /** Checks, without changing anything, that the target exists or can be created and written. */
   check(params: Params, ctx: StepContext): Promise<void>;

@@ -61,6 +61,11 @@ export class AwsIamAccessKeyProvider implements CredentialProvider<AwsIamAccessK
   readonly kind = AWS_IAM_ACCESS_KEY_KIND;
   readonly family = 'minted' as const;
   readonly keyIdIsPublic = true;
+  /**
+   * AWS publishes no IAM request rate. These limits are estimates that stay well below the rates
+   * at which users have reported `Throttling: Rate exceeded`; REKEY_CALL_LIMITS overrides them.
+   */
+  readonly callLimits = { concurrency: 4, perSecond: 10 };
   readonly paramsSchema = AWS_IAM_ACCESS_KEY_PARAMS_SCHEMA;
   readonly secretFields = [SECRET_ACCESS_KEY_FIELD] as const;
   readonly verifyPolicy: PollPolicy;

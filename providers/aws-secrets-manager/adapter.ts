@@ -110,6 +110,8 @@ function notCreatableError(secretId: string): RekeyError {
  */
 export class AwsSecretsManagerStore implements SecretStore<AwsSecretsManagerParams> {
   readonly kind = AWS_SECRETS_MANAGER_KIND;
+  /** PutSecretValue and UpdateSecretVersionStage allow 50 requests a second per account; rekey keeps below. */
+  readonly callLimits = { concurrency: 8, perSecond: 40 };
   readonly paramsSchema = AWS_SECRETS_MANAGER_PARAMS_SCHEMA;
 
   readonly #client: SecretsManagerClient;

@@ -1,0 +1,135 @@
+import type { Redis } from 'ioredis';
+import { DEFAULT_CALL_LIMITS, type CallLimits } from '../src/call-limits.js';
+import type { CredentialProvider, SecretStore, StepContext } from '../src/contracts.js';
+import { RekeyError } from '../src/errors.js';
+import { sleep } from '../src/engine/poll.js';
+
+const PROVIDER_METHODS = new Set(['inspect', 'mint', 'apply', 'verify', 'discard', 'disable', 'revoke', 'confirm']);
+const STORE_METHODS = new Set(['check', 'stage', 'readPending', 'promote', 'discard', 'describe']);
+
+/**
+ * The gates of every provider and store kind in one process. Each gate bounds its kind's calls:
+ * how many run at once here, how many start per second across all workers (a counter in Redis),
+ * and how long one may take. A thousand-credential incident then queues inside rekey instead of
+ * tripping the cloud's throttling.
+ */
+export class CallGates {
+  private readonly gates = new Map<string, CallGate>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly overrides: ReadonlyMap<string, Partial<CallLimits>>,
+  ) {}
+
+  /** Returns the provider with every asynchronous call passed through its kind's gate. */
+  provider(provider: CredentialProvider): CredentialProvider {
+    return this.wrap(provider, provider.kind, provider.callLimits, PROVIDER_METHODS);
+  }
+
+  store(store: SecretStore): SecretStore {
+    return this.wrap(store, store.kind, store.callLimits, STORE_METHODS);
+  }
+
+  /** Returns the limits in force for a kind: its override, else its adapter's, else the defaults. */
+  limits(kind: string, declared: Partial<CallLimits> | undefined): CallLimits {
+    return { ...DEFAULT_CALL_LIMITS, ...declared, ...this.overrides.get(kind) };
+  }
+
+  private gate(kind: string, declared: Partial<CallLimits> | undefined): CallGate {
+    let gate = this.gates.get(kind);
+    if (gate === undefined) {
+      gate = new CallGate(kind, this.limits(kind, declared), this.redis, `${this.prefix}:call-rate:${kind}`);
+      this.gates.set(kind, gate);
+    }
+    return gate;
+  }
+
+  private wrap<T extends object>(adapter: T, kind: string, declared: Partial<CallLimits> | undefined, methods: ReadonlySet<string>): T {
+    const gate = this.gate(kind, declared);
+    return new Proxy(adapter, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof property !== 'string' || !methods.has(property) || typeof value !== 'function') return value;
+        const method = value as (...args: unknown[]) => Promise<unknown>;
+        // Every gated method takes the step context last. The call gets a copy whose signal
+        // also aborts at the timeout.
+        return (...args: unknown[]) => gate.run(property, (signal) => {
+          const ctx = args[args.length - 1] as StepContext;
+          return method.apply(target, [...args.slice(0, -1), { ...ctx, signal }]);
+        }, (args[args.length - 1] as StepContext | undefined)?.signal);
+      },
+    });
+  }
+}
+
+/** The concurrency slots, the shared rate and the timeout of one kind. */
+class CallGate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    readonly kind: string,
+    readonly limits: CallLimits,
+    private readonly redis: Redis,
+    private readonly rateKey: string,
+  ) {}
+
+  async run<T>(method: string, call: (signal: AbortSignal) => Promise<T>, outer: AbortSignal | undefined): Promise<T> {
+    await this.acquire();
+    try {
+      await this.takeRateToken(outer);
+      return await this.withTimeout(method, call, outer);
+    } finally {
+      this.release();
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.running < this.limits.concurrency) {
+      this.running += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.running -= 1;
+  }
+
+  /** Waits until the current second has room for one more call of this kind, in every worker together. */
+  private async takeRateToken(signal: AbortSignal | undefined): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const second = Math.floor(now / 1000);
+      const key = `${this.rateKey}:${second}`;
+      const [[, count]] = (await this.redis.multi().incr(key).pexpire(key, 2000).exec()) as [[Error | null, number]];
+      if (count <= this.limits.perSecond) return;
+      // Spread the waiters over the next second rather than waking them all at its start.
+      await sleep((second + 1) * 1000 - now + Math.floor(Math.random() * 100), signal);
+    }
+  }
+
+  private async withTimeout<T>(method: string, call: (signal: AbortSignal) => Promise<T>, outer: AbortSignal | undefined): Promise<T> {
+    const controller = new AbortController();
+    const timeoutMs = this.limits.timeoutMs;
+    const timedOut = new RekeyError('TIMEOUT', `${this.kind} ${method} timed out after ${timeoutMs} ms; rekey stopped waiting for it`);
+    const onOuterAbort = (): void => controller.abort(outer?.reason);
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        controller.abort(timedOut);
+        reject(timedOut);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([call(controller.signal), deadline]);
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CallGates } from '../../jobs/call-gates.js';
+import { readCallLimitOverrides, type CallLimits } from '../../src/call-limits.js';
+import type { CredentialProvider, StepContext } from '../../src/contracts.js';
+import { ConfigError } from '../../src/config.js';
+import { stepContext } from '../support/aws.js';
+import { REDIS_ADMIN_URL } from '../support/redis.js';
+
+interface Recorder {
+  provider: CredentialProvider;
+  starts: number[];
+  maxInFlight: () => number;
+  signals: AbortSignal[];
+}
+
+/** Builds a provider whose inspect waits `holdMs` (forever when null) and records each call. */
+function recordingProvider(kind: string, holdMs: number | null, callLimits: Partial<CallLimits>): Recorder {
+  let inFlight = 0;
+  let max = 0;
+  const starts: number[] = [];
+  const signals: AbortSignal[] = [];
+  const provider: CredentialProvider = {
+    kind,
+    family: 'set',
+    paramsSchema: {},
+    secretFields: [],
+    verifyPolicy: { windowMs: 1000, intervalMs: 100, consecutiveSuccesses: 1 },
+    callLimits,
+    async inspect(_params, _known, ctx: StepContext) {
+      starts.push(Date.now());
+      signals.push(ctx.signal);
+      inFlight += 1;
+      max = Math.max(max, inFlight);
+      try {
+        await new Promise<void>((resolve) => {
+          if (holdMs !== null) setTimeout(resolve, holdMs);
+        });
+      } finally {
+        inFlight -= 1;
+      }
+      return { currentKeyId: null, orphanKeyIds: [] };
+    },
+    async verify() {},
+    async discard() {},
+    async revoke() {},
+  };
+  return { provider, starts, maxInFlight: () => max, signals };
+}
+
+const KNOWN = { currentKeyId: null, unpromotedKeyIds: [] };
+
+describe('provider call gates', () => {
+  let redis: Redis;
+  let gates: CallGates;
+
+  beforeAll(() => {
+    redis = new Redis(REDIS_ADMIN_URL);
+    gates = new CallGates(redis, `rekey-test-gates-${randomBytes(4).toString('hex')}`, new Map([['overridden', { concurrency: 1 }]]));
+  });
+
+  afterAll(() => {
+    redis.disconnect();
+  });
+
+  it('caps calls in flight', async () => {
+    const recorder = recordingProvider('slow-kind', 50, { concurrency: 2, perSecond: 1000 });
+    const gated = gates.provider(recorder.provider);
+    await Promise.all(Array.from({ length: 6 }, () => gated.inspect({}, KNOWN, stepContext())));
+    expect(recorder.starts).toHaveLength(6);
+    expect(recorder.maxInFlight()).toBe(2);
+  });
+
+  it('caps calls started per second', async () => {
+    const recorder = recordingProvider('rated-kind', 0, { concurrency: 100, perSecond: 3 });
+    const gated = gates.provider(recorder.provider);
+    await Promise.all(Array.from({ length: 7 }, () => gated.inspect({}, KNOWN, stepContext())));
+    const perSecond = new Map<number, number>();
+    for (const start of recorder.starts) perSecond.set(Math.floor(start / 1000), (perSecond.get(Math.floor(start / 1000)) ?? 0) + 1);
+    expect(recorder.starts).toHaveLength(7);
+    expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(3);
+    expect(perSecond.size).toBeGreaterThanOrEqual(3);
+  });
+
+  it('times out a call and aborts it', async () => {
+    const recorder = recordingProvider('hanging-kind', null, { timeoutMs: 200 });
+    const gated = gates.provider(recorder.provider);
+    await expect(gated.inspect({}, KNOWN, stepContext())).rejects.toMatchObject({
+      code: 'TIMEOUT',
+      retryable: true,
+      message: 'hanging-kind inspect timed out after 200 ms; rekey stopped waiting for it',
+    });
+    expect(recorder.signals[0]?.aborted).toBe(true);
+    expect((recorder.signals[0]?.reason as { code: string }).code).toBe('TIMEOUT');
+  });
+
+  it('lets an override win over the adapter', () => {
+    expect(gates.limits('overridden', { concurrency: 5, perSecond: 7 })).toEqual({ concurrency: 1, perSecond: 7, timeoutMs: 30_000 });
+    expect(gates.limits('plain', undefined)).toEqual({ concurrency: 8, perSecond: 20, timeoutMs: 30_000 });
+  });
+
+  it('passes non-gated members through', () => {
+    const recorder = recordingProvider('plain-kind', 0, {});
+    const gated = gates.provider(recorder.provider);
+    expect(gated.kind).toBe('plain-kind');
+    expect(gated.family).toBe('set');
+  });
+});
+
+describe('REKEY_CALL_LIMITS', () => {
+  it('parses kinds and settings', () => {
+    const overrides = readCallLimitOverrides({ REKEY_CALL_LIMITS: 'aws-iam-access-key=concurrency:2,perSecond:5; vault-kv=timeoutMs:10000;' });
+    expect(Object.fromEntries(overrides)).toEqual({ 'aws-iam-access-key': { concurrency: 2, perSecond: 5 }, 'vault-kv': { timeoutMs: 10_000 } });
+  });
+
+  it('rejects an unknown setting', () => {
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv=burst:3' })).toThrow(
+      new ConfigError('REKEY_CALL_LIMITS entry "vault-kv=burst:3" has an unknown setting "burst": expected concurrency, perSecond or timeoutMs'),
+    );
+  });
+
+  it('rejects a value out of range', () => {
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv=concurrency:0' })).toThrow(
+      'REKEY_CALL_LIMITS entry "vault-kv=concurrency:0" has an invalid concurrency: expected an integer from 1 to 1000',
+    );
+  });
+
+  it('rejects an entry without settings', () => {
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv' })).toThrow('REKEY_CALL_LIMITS entry "vault-kv" is invalid: expected kind=name:value,name:value');
+  });
+});
