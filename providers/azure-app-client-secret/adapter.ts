@@ -34,7 +34,7 @@ import { AZURE_APP_CLIENT_SECRET_PARAMS_SCHEMA, type AzureAppClientSecretParams 
 
 const DAY_MS = 86_400_000;
 
-/** The Graph path of an application addressed by its application (client) id. */
+/** Builds the Graph path of an application addressed by its application (client) id. */
 function applicationPath(appId: string): string {
   return `/v1.0/applications(appId='${encodeURIComponent(appId)}')`;
 }
@@ -169,7 +169,7 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
   }
 
   /**
-   * Decides what a rejected new secret means. Entra ID answers AADSTS7000215 both while a secret
+   * Decides what a rejected new secret means. Entra ID returns AADSTS7000215 both while a secret
    * propagates and for a secret that does not exist, so the rejection is NOT_READY while the
    * secret is listed and younger than the verify window, and VERIFY_FAILED once it is gone or
    * older, because the engine's retries could not help then.
@@ -271,12 +271,14 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
     // its value was never received. Sending addPassword again could leave two secrets, so the
     // one this rotation created is found by its display name and removed first.
     ctx.logger.warn({ appId: params.appId, error: (error as RekeyError).message }, 'addPassword failed after it may have created a secret; looking for it');
+    let outcome = 'Any secret it created was removed, and the next attempt mints again';
     try {
       await this.#removeLost(params.appId, displayName, ctx);
     } catch (cleanupError) {
+      outcome = 'The search for a secret it created failed, and the next attempt repeats it before minting';
       ctx.logger.warn({ appId: params.appId, error: quoteError(cleanupError) }, 'could not look for a secret of the failed addPassword; the next mint attempt looks again');
     }
-    return new RekeyError('UNAVAILABLE', `${(error as RekeyError).message}; any secret it created was removed, and the next attempt mints again`, { cause: error });
+    return new RekeyError('UNAVAILABLE', `${(error as RekeyError).message}. ${outcome}`, { cause: error });
   }
 
   /** Removes a secret. A secret or application that no longer exists counts as removed. */
@@ -289,11 +291,11 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
         description: `removePassword ${keyId} on application ${appId}`,
       }, ctx);
     } catch (error) {
-      // Graph does not document its answer for an unknown keyId, so any 400 or 404 is checked
+      // Graph does not document its response for an unknown keyId, so any 400 or 404 is checked
       // against the application's list before it counts as "already gone".
       if (!(error instanceof GraphApiError) || (error.httpStatus !== 400 && error.httpStatus !== 404)) throw error;
-      const gone = await this.confirm({ appId }, keyId, ctx);
-      if (!gone) throw error;
+      const removed = await this.confirm({ appId }, keyId, ctx);
+      if (!removed) throw error;
       ctx.logger.info({ appId, keyId }, 'client secret already removed');
       return;
     }

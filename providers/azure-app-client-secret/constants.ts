@@ -16,13 +16,13 @@ export const MINTED_DISPLAY_NAME_PREFIX = 'rekey:';
 
 /**
  * Secrets an application that accepts personal Microsoft accounts may hold. Graph documents no
- * general limit; such applications are reported to be capped at two (addPassword answers 400
+ * general limit, but such applications are reported to be capped at two (addPassword returns 400
  * TooManyAppPasswords). For other applications rekey enforces a limit only when `maxSecrets` is set.
  */
 export const PERSONAL_ACCOUNT_SECRET_LIMIT = 2;
 export const PERSONAL_ACCOUNT_AUDIENCES: ReadonlySet<string> = new Set(['AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount']);
 
-/** Graph error codes of addPassword for an application that holds as many secrets as it may. */
+/** Graph error codes of addPassword for an application that already has as many secrets as it may. */
 export const SECRET_LIMIT_ERRORS: ReadonlySet<string> = new Set(['TooManyAppPasswords', 'Directory_ResourceSizeExceeded']);
 
 /**
@@ -33,7 +33,7 @@ export const DEFAULT_SECRET_LIFETIME_DAYS = 180;
 
 /**
  * AADSTS codes for a secret the token endpoint does not accept yet: 7000215 (invalid client
- * secret) is what Entra ID answers while a new secret propagates, reported as 4 to 18 seconds.
+ * secret) is what Entra ID returns while a new secret propagates, reported as 4 to 18 seconds.
  */
 export const SECRET_NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([7000215]);
 

@@ -59,7 +59,7 @@ function startOf(password: PasswordCredential): number {
  *
  * An orphan is a secret from `known.unpromotedKeyIds`: rekey minted it and never promoted it. A
  * secret rekey did not mint is never an orphan. The current secret is the recorded one while it
- * exists, otherwise the newest secret that is not an orphan; the remaining ones are other keys,
+ * exists, otherwise the newest secret that is not an orphan. The remaining ones are other keys,
  * which incident mode revokes with the old one.
  */
 export function classifyPasswords(application: ApplicationView, known: KnownKeys, limit: SecretLimit | null): Inspection {

@@ -64,7 +64,7 @@ function keyVaultErrorCode(error: unknown): ErrorCode {
 
 /**
  * Converts a Key Vault or identity error into a RekeyError. The SDK's RestError keeps the request,
- * whose body holds the value on a write, so the error is quoted (name and message only) and never
+ * whose body contains the value on a write, so the error is quoted (name and message only) and never
  * attached as the cause.
  */
 function toRekeyError(error: unknown, action: string, subject: string, secrets: readonly SecretValue[] = []): RekeyError {
@@ -77,7 +77,7 @@ function toRekeyError(error: unknown, action: string, subject: string, secrets: 
   return new RekeyError(code, `Key Vault ${action} on ${subject} failed: ${quoteError(error, secrets)}${hint}`);
 }
 
-/** True for the SDK's 403 answer to reading a disabled version. */
+/** True for the SDK's 403 error on a read of a disabled version. */
 function isDisabledError(error: unknown): boolean {
   return statusOf(error) === 403 && /disabled/i.test(error instanceof Error ? error.message : '');
 }
@@ -106,7 +106,7 @@ export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
   }
 
   /**
-   * Checks that the vault answers with rekey's identity and that no other rotation's pending
+   * Checks that the vault accepts rekey's identity and that no other rotation's pending
    * version is in the way, and disables replaced versions whose grace has passed. It cannot prove
    * the write permission without writing.
    */
@@ -168,7 +168,8 @@ export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
     }
 
     if (pending !== undefined) await this.#setEnabled(params, pendingName, pending.version, false, ctx);
-    ctx.logger.info({ vaultUrl: params.vaultUrl, name: params.name, rotationId, previousVersion: latest?.tags[ROTATION_TAG] === rotationId ? null : latest?.version ?? null }, 'version promoted');
+    const previousVersion = latest?.tags[ROTATION_TAG] === rotationId ? null : (latest?.version ?? null);
+    ctx.logger.info({ vaultUrl: params.vaultUrl, name: params.name, rotationId, previousVersion }, 'version promoted');
     await this.disableReplacedVersions(params, ctx);
   }
 

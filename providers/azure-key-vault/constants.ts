@@ -1,7 +1,7 @@
 export const AZURE_KEY_VAULT_KIND = 'azure-key-vault';
 
 /**
- * Suffix of the rekey-owned secret that holds pending versions. Consumers read `<name>`, whose
+ * Suffix of the rekey-owned secret that contains pending versions. Consumers read `<name>`, whose
  * latest version is the current one, and Key Vault makes every new version the latest. So a
  * pending version cannot live in `<name>` itself, even disabled: reading a disabled latest
  * version fails with 403, which would break every consumer until promotion.

@@ -51,7 +51,7 @@ export function createAdminCredential(settings: AzureSettings): TokenCredential 
 
 /**
  * Creates a credential that signs in as `clientId` with `secret`, to prove a new client secret.
- * Each call creates a fresh credential, so that no token cached from an earlier attempt answers.
+ * Each call creates a fresh credential, so that no token cached by an earlier attempt is reused.
  */
 export function createSecretCredential(settings: AzureSettings, tenantId: string, clientId: string, secret: SecretValue): ClientSecretCredential {
   return new ClientSecretCredential(tenantId, clientId, secret.reveal(), identityOptions(settings));

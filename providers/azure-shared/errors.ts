@@ -8,8 +8,8 @@ export function aadstsCodes(error: unknown): number[] {
 }
 
 /**
- * Maps an @azure/identity error to a rekey error code. An answer from Entra ID (an AADSTS code)
- * is a rejected identity that a retry cannot fix. Anything else, such as
+ * Maps an @azure/identity error to a rekey error code. An error from Entra ID (an AADSTS code)
+ * means it rejected the identity, which a retry cannot fix. Anything else, such as
  * `endpoints_resolution_error` when the authority cannot be reached, may heal by retrying.
  */
 export function identityErrorCode(error: unknown): ErrorCode {
@@ -18,9 +18,9 @@ export function identityErrorCode(error: unknown): ErrorCode {
 }
 
 /**
- * Quotes an @azure/identity error for a message. MSAL's text repeats timestamps and trace ids
- * before the AADSTS description, so the description's first sentence is quoted when there is
- * one, otherwise the whole error, truncated; `secrets` are scrubbed either way.
+ * Quotes an @azure/identity error for a message. MSAL's text puts timestamps and trace ids before
+ * the AADSTS description, so only the description's first sentence is quoted when there is one.
+ * Otherwise the whole error is quoted, truncated. `secrets` are scrubbed either way.
  */
 export function quoteIdentityError(error: unknown, secrets: readonly SecretValue[] = []): string {
   const text = error instanceof Error ? error.message : String(error);

@@ -57,7 +57,7 @@ function tlsHint(error: NodeJS.ErrnoException): string {
   return isTlsError(error) ? '. The server certificate is not trusted: set REKEY_AZURE_CA_FILE to the CA that issued it' : '';
 }
 
-/** Returns the wait a 429 asks for, in milliseconds: Retry-After in seconds or as an HTTP date. */
+/** Returns the wait that a 429 response requests, in milliseconds, from Retry-After in seconds or as an HTTP date. */
 export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number {
   const text = Array.isArray(header) ? header[0] : header;
   if (text === undefined || text.trim() === '') return DEFAULT_RETRY_AFTER_MS;
@@ -90,8 +90,8 @@ function codeOfStatus(status: number): ErrorCode {
 
 /**
  * A small Microsoft Graph client on node:https for the application calls rekey makes. It gets
- * tokens from rekey's credential, trusts the configured CA, waits out 429 answers as Retry-After
- * asks (bounded by MAX_RETRY_AFTER_MS each and MAX_THROTTLE_WAIT_MS in total) and never retries
+ * tokens from rekey's credential, trusts the configured CA, waits out 429 responses as long as
+ * Retry-After requests (bounded by MAX_RETRY_AFTER_MS each and MAX_THROTTLE_WAIT_MS in total) and never retries
  * anything else, because addPassword is not idempotent. Secrets in request bodies stay wrapped
  * until the body is written, and responses are returned as parsed JSON.
  */
@@ -113,10 +113,10 @@ export class GraphClient {
       if (response.status === 429) {
         const waitMs = retryAfterMs(response.headers['retry-after']);
         if (waitMs > MAX_RETRY_AFTER_MS || waitedMs + waitMs > MAX_THROTTLE_WAIT_MS) {
-          throw new GraphApiError('THROTTLED', `Graph throttled ${call.description} and asks to wait ${waitMs} ms, more than rekey waits within one step; the job retries later`, { httpStatus: 429, graphCode: 'TooManyRequests' });
+          throw new GraphApiError('THROTTLED', `Graph throttled ${call.description} and requested a wait of ${waitMs} ms, longer than rekey waits within one step, so the job retries later`, { httpStatus: 429, graphCode: 'TooManyRequests' });
         }
         // A 429 means Graph did not process the request, so sending it again creates nothing twice.
-        context.logger.warn({ call: call.description, attempt, retryAfterMs: waitMs }, 'Graph throttled the request; waiting as Retry-After asks');
+        context.logger.warn({ call: call.description, attempt, retryAfterMs: waitMs }, 'Graph throttled the request; waiting for the Retry-After time');
         await sleep(waitMs, context.signal);
         waitedMs += waitMs;
         continue;

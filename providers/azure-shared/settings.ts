@@ -11,7 +11,7 @@ import {
   WORKLOAD_IDENTITY_VARIABLES,
 } from './constants.js';
 
-/** How rekey authenticates to Entra ID as itself. */
+/** rekey's own credential for Entra ID, in one of three kinds. */
 export type AdminCredentialSettings =
   | { kind: 'client-secret'; tenantId: string; clientId: string; secret: SecretValue }
   | { kind: 'workload-identity'; tenantId: string; clientId: string; tokenFilePath: string }
@@ -21,7 +21,7 @@ export type AdminCredentialSettings =
 export interface AzureSettings {
   /** The Entra ID authority host, such as https://login.microsoftonline.com. */
   authorityHost: string;
-  /** True unless the authority host is one of Microsoft's, so that MSAL never asks Microsoft's discovery endpoint about it. */
+  /** True unless the authority host is one of Microsoft's, so that MSAL never queries Microsoft's discovery endpoint about it. */
   disableInstanceDiscovery: boolean;
   /** The Microsoft Graph origin, such as https://graph.microsoft.com. */
   graphEndpoint: string;
@@ -123,7 +123,9 @@ function readCredential(env: Env, tenantId: string | undefined): AdminCredential
   const secret = readClientSecret(env);
   const clientId = optional(env, 'REKEY_AZURE_CLIENT_ID');
   const tokenFile = optional(env, 'AZURE_FEDERATED_TOKEN_FILE');
-  const chosen = optional(env, 'REKEY_AZURE_CREDENTIAL') ?? (secret !== undefined ? 'client-secret' : tokenFile !== undefined ? 'workload-identity' : undefined);
+  let chosen = optional(env, 'REKEY_AZURE_CREDENTIAL');
+  if (chosen === undefined && secret !== undefined) chosen = 'client-secret';
+  if (chosen === undefined && tokenFile !== undefined) chosen = 'workload-identity';
 
   switch (chosen) {
     case 'client-secret':

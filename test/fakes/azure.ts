@@ -24,8 +24,8 @@ import type { AddressInfo } from 'node:net';
  * only the clients in `vaultClients` in (a role assignment such as Key Vault Secrets Officer).
  *
  * Test controls: a propagation delay during which the token endpoint rejects a new secret with
- * AADSTS7000215, a limit on secrets per application, 429 answers with Retry-After, an addPassword
- * that creates the secret and then answers 503, and a log of every request.
+ * AADSTS7000215, a limit on secrets per application, 429 responses with Retry-After, an addPassword
+ * that creates the secret and then returns 503, and a log of every request.
  */
 
 export const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
@@ -88,9 +88,9 @@ export type ThrottledRoute = 'getApplication' | 'addPassword' | 'removePassword'
 export interface FakeAzureOptions {
   /** Milliseconds during which the token endpoint rejects a secret made by addPassword. Default 0. */
   propagationDelayMs?: number;
-  /** Secrets one application may hold; addPassword beyond it answers 400 TooManyAppPasswords. Default none. */
+  /** Secrets one application may hold; addPassword beyond it returns 400 TooManyAppPasswords. Default none. */
   secretLimit?: number | null;
-  /** Lifetime of issued access tokens, in seconds. Default 3599, as Entra ID answers. */
+  /** Lifetime of issued access tokens, in seconds. Default 3599, as Entra ID issues them. */
   tokenLifetimeSeconds?: number;
   tls: { key: string; cert: string };
 }
@@ -191,7 +191,7 @@ export class FakeAzure {
     return { keyId: password.keyId, secretText: password.secretText };
   }
 
-  /** The secrets of an application, without their values, oldest first. */
+  /** Lists the secrets of an application, without their values, oldest first. */
   passwordCredentials(appId: string): FakePasswordCredential[] {
     return this.#findByAppId(appId).passwords.map((password) => this.#publicPassword(password));
   }
@@ -220,12 +220,12 @@ export class FakeAzure {
     found.enabled = false;
   }
 
-  /** The latest version's value of a secret, or undefined. Consumers read this. */
+  /** Reads the latest version's value of a secret, as consumers do, or returns undefined. */
   readSecret(name: string): string | undefined {
     return this.#secrets.get(name)?.at(-1)?.value;
   }
 
-  /** The versions of a secret, oldest first, with their values. */
+  /** Lists the versions of a secret, oldest first, with their values. */
   secretVersions(name: string): Array<{ version: string; value: string; enabled: boolean; tags: Record<string, string> }> {
     return (this.#secrets.get(name) ?? []).map(({ version, value, enabled, tags }) => ({ version, value, enabled, tags: { ...tags } }));
   }
@@ -537,7 +537,10 @@ export class FakeAzure {
     const name = segments[0] ?? '';
     // `/secrets/{name}/` (an empty version) reads the latest version, as `/secrets/{name}` does.
     const rest = segments.slice(1).filter((segment) => segment !== '');
-    entry.route = method === 'PUT' ? 'setSecret' : rest[0] === 'versions' ? 'listSecretVersions' : method === 'PATCH' ? 'updateSecret' : 'getSecret';
+    entry.route = 'getSecret';
+    if (method === 'PUT') entry.route = 'setSecret';
+    if (method === 'PATCH') entry.route = 'updateSecret';
+    if (rest[0] === 'versions') entry.route = 'listSecretVersions';
 
     // Key Vault answers an unauthenticated request with the challenge that tells the client which
     // tenant to authenticate against and which resource to request a token for.

@@ -47,7 +47,7 @@ export function createTestAuthority(): TestAuthority {
   };
 }
 
-/** The token endpoint's answer to a client credentials request: the status and the first AADSTS code of an error. */
+/** The token endpoint's response to a client credentials request: the status and the first AADSTS code of an error. */
 export interface TokenAnswer {
   status: number;
   aadsts: number | null;
