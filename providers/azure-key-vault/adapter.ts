@@ -90,7 +90,7 @@ function isDisabledError(error: unknown): boolean {
  *
  * The version that promote replaced stays enabled for `disablePreviousAfter` (default 1h), for
  * consumers pinned to a version id. rekey disables it, without deleting it, at the first promote
- * or check of the same target after that time has passed.
+ * of the same secret after that time has passed.
  */
 export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
   readonly kind = AZURE_KEY_VAULT_KIND;
@@ -106,16 +106,14 @@ export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
   }
 
   /**
-   * Checks that the vault accepts rekey's identity and that no other rotation's pending
-   * version is in the way, and disables replaced versions whose grace has passed. It cannot prove
-   * the write permission without writing.
+   * Checks that the vault accepts rekey's identity and that no other rotation's pending version
+   * is in the way, changing nothing. It cannot prove the write permission without writing.
    */
   async check(params: AzureKeyVaultParams, ctx: StepContext): Promise<void> {
     await this.#latest(params, ctx);
     const pending = await this.#versions(params, pendingNameOf(params.name), ctx);
     const stray = pending.find((version) => version.enabled && !this.#isOwn(version, ctx.rotationId));
     if (stray !== undefined) throw this.#strayError(params, stray);
-    await this.disableReplacedVersions(params, ctx);
   }
 
   async stage(params: AzureKeyVaultParams, version: StagedVersion, ctx: StepContext): Promise<void> {

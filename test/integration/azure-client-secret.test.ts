@@ -30,6 +30,7 @@ interface RotateOptions {
   credentialParams?: string;
   storeParams?: string;
   env?: Record<string, string>;
+  atBoundary?: Parameters<typeof startHarness>[0]['atBoundary'];
 }
 
 const SECRET_NAME = 'ci-deployer';
@@ -77,7 +78,7 @@ environments:
   }
 
   async function rotate(options: RotateOptions = {}): Promise<RunView> {
-    harness = await startHarness({ inventory: inventory(options), env: { ...azureEnv(), ...options.env } });
+    harness = await startHarness({ inventory: inventory(options), env: { ...azureEnv(), ...options.env }, atBoundary: options.atBoundary });
     const started = await harness.app.inject({
       method: 'POST', url: '/v1/environments/ci/rotations', headers: harness.auth, payload: { reason: 'azure test', mode: options.mode ?? 'incident' },
     });
@@ -302,6 +303,39 @@ environments:
       expect(fake.passwordCredentials(app.appId).map((password) => password.keyId)).toEqual([run.credentials[0]!.newKeyId]);
       expect(run.credentials[0]!.attempts).toBe(2);
       expect(auditRecords().filter((record) => record.step === 'mint' && record.outcome === 'succeeded')).toHaveLength(1);
+    });
+  });
+
+  describe('when the worker stops between steps', () => {
+    /** Fails the job once at `point` with a retryable error, as a worker that died there. */
+    function crashOnceAt(point: string): RotateOptions['atBoundary'] {
+      let crashed = false;
+      return (reached) => {
+        if (reached !== point || crashed) return;
+        crashed = true;
+        throw new RekeyError('UNAVAILABLE', `simulated worker crash after ${point}`);
+      };
+    }
+
+    it('removes a secret lost before staging and mints again', async () => {
+      const run = await rotate({ atBoundary: crashOnceAt('minted') });
+
+      expect(run.status).toBe('completed');
+      expect(graphCalls('addPassword')).toEqual([{ status: 200, created: true }, { status: 200, created: true }]);
+      expect(fake.passwordCredentials(app.appId).map((password) => password.keyId)).toEqual([run.credentials[0]!.newKeyId]);
+      const discards = auditRecords().filter((record) => record.step === 'discard' && record.outcome === 'succeeded');
+      expect(discards.map((record) => (record.detail as Record<string, unknown>).reason)).toEqual(['lost before staging']);
+    });
+
+    it('resumes from the value staged in Key Vault', async () => {
+      const run = await rotate({ atBoundary: crashOnceAt('staged') });
+
+      expect(run.status).toBe('completed');
+      expect(graphCalls('addPassword')).toEqual([{ status: 200, created: true }]);
+      const recovered = auditRecords().filter((record) => record.outcome === 'resumed' && record.detail !== undefined);
+      expect(recovered.map((record) => [record.step, (record.detail as Record<string, unknown>).recoveredFrom])).toEqual([['stage', 'azure-key-vault']]);
+      expect(await token(consumerValue().clientSecret)).toEqual({ status: 200, aadsts: null });
+      expect(await fileValue()).toEqual(consumerValue());
     });
   });
 
