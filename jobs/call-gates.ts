@@ -22,6 +22,11 @@ export class CallGates {
     private readonly overrides: ReadonlyMap<string, Partial<CallLimits>>,
   ) {}
 
+  /** Returns gates with the same limits that count the shared rate on another Redis connection. */
+  using(redis: Redis): CallGates {
+    return new CallGates(redis, this.prefix, this.overrides);
+  }
+
   /** Returns the provider with every asynchronous call passed through its kind's gate. */
   provider(provider: CredentialProvider): CredentialProvider {
     return this.wrap(provider, provider.kind, provider.callLimits, PROVIDER_METHODS);

@@ -43,6 +43,9 @@ export function startWorker(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoun
  * is no RekeyError, so the rotation failed for good and its verified replacement was discarded.
  * On this connection the step's Redis commands wait until Redis is back. If the outage outlasts
  * the job's lock, another worker takes the job over and the rotation's fence stops this one.
+ *
+ * NOTE: a member of Runtime that sends Redis commands must be rebuilt here too, or a step that
+ * uses it fails during a Redis restart. The Redis restart test catches a member left out.
  */
 function jobRuntime(runtime: Runtime): { runtime: Runtime; close(): Promise<void> } {
   const { redisUrl, redisPrefix, queueName } = runtime.config;
@@ -58,6 +61,7 @@ function jobRuntime(runtime: Runtime): { runtime: Runtime; close(): Promise<void
       ...runtime,
       redis,
       records: new Records(redis, redisPrefix),
+      gates: runtime.gates.using(redis),
       fingerprints: new FingerprintIndex(redis, redisPrefix, runtime.fingerprintKey),
       dependencies: new DependencyIndex(redis, redisPrefix, readInventoryDependencies(runtime.inventory)),
       queue,
