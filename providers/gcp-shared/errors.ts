@@ -27,6 +27,21 @@ const STATUS_BY_HTTP: Record<number, string> = {
 /** Node.js socket error codes that mean the endpoint could not be reached. */
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** Node.js error codes of a TLS certificate that did not verify, which a retry cannot fix. */
+const TLS_ERROR_CODES = new Set([
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REVOKED',
+]);
+
+/** Returns the first Node.js error code (ECONNREFUSED, CERT_HAS_EXPIRED) in `error` or its causes. */
+function socketErrorCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (NETWORK_ERROR_CODES.has(code) || TLS_ERROR_CODES.has(code))) return code;
+  }
+  return undefined;
+}
+
 interface ErrorBody {
   error?: { code?: unknown; message?: unknown; status?: unknown; details?: unknown };
 }
@@ -119,8 +134,8 @@ export function gcpErrorCode(error: unknown): ErrorCode {
     if (google.httpStatus !== undefined && google.httpStatus >= 500) return 'UNAVAILABLE';
     return codeOfStatus(google.status);
   }
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return 'UNAVAILABLE';
+  const code = socketErrorCode(error);
+  if (code !== undefined) return TLS_ERROR_CODES.has(code) ? 'PRECONDITION_FAILED' : 'UNAVAILABLE';
   if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) return 'TIMEOUT';
   return 'INTERNAL';
 }
@@ -135,6 +150,10 @@ export function toRekeyError(error: unknown, permission: string, subject: string
   if (inner !== undefined) return inner;
 
   const code = gcpErrorCode(error);
+  const socketCode = socketErrorCode(error);
+  if (socketCode !== undefined && TLS_ERROR_CODES.has(socketCode)) {
+    return new RekeyError(code, `TLS verification failed for ${permission} on ${subject}: ${quoteError(error, secrets)}. Set REKEY_GCP_CA_FILE to the CA certificate file that signed the endpoint's certificate`, { cause: error });
+  }
   const google = googleApiErrorOf(error);
   const quoted = google === undefined ? quoteError(error, secrets) : quoteError(`${google.status ?? google.httpStatus ?? 'error'}: ${google.message}`, secrets);
   if (code === 'PERMISSION_DENIED') {

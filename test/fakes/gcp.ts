@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomBytes, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -20,7 +21,7 @@ import type { AddressInfo } from 'node:net';
  *   access, enable, disable, destroy) with the `latest` alias, which resolves to the newest version
  *   whatever its state, as on Google Cloud.
  *
- * Errors are Google's JSON `{"error":{"code","message","status"}}`. API calls need a bearer token
+ * It serves plain HTTP, or HTTPS with a test certificate. Errors are Google's JSON `{"error":{"code","message","status"}}`. API calls need a bearer token
  * that this server issued and that has not expired. Tests can set the propagation delay of new keys,
  * inject error responses and read back the requests the server received.
  */
@@ -39,6 +40,8 @@ const ORG_POLICY_CONSTRAINT = 'constraints/iam.disableServiceAccountKeyCreation'
 export interface FakeGcpOptions {
   /** Milliseconds after creation during which the token endpoint rejects a new key. Default 0. */
   propagationDelayMs?: number;
+  /** Serves HTTPS with this PEM key and certificate instead of plain HTTP. */
+  tls?: { key: string; cert: string };
 }
 
 interface FakeKey {
@@ -148,15 +151,17 @@ export class FakeGcp {
 
   private constructor(options: FakeGcpOptions) {
     this.propagationDelayMs = options.propagationDelayMs ?? 0;
-    this.server = createServer((request, response) => {
+    const handler = (request: IncomingMessage, response: ServerResponse): void => {
       void this.#handle(request, response);
-    });
+    };
+    this.server = options.tls === undefined ? createServer(handler) : createTlsServer(options.tls, handler);
   }
 
   static async start(options: FakeGcpOptions = {}): Promise<FakeGcp> {
     const fake = new FakeGcp(options);
     await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', () => resolve()));
-    fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
+    const scheme = options.tls === undefined ? 'http' : 'https';
+    fake.url = `${scheme}://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
     return fake;
   }
 

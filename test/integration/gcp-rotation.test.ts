@@ -9,7 +9,7 @@ const SECRET = 'deployer-gcp';
 
 interface RunView {
   status: string;
-  credentials: Array<{ credentialId: string; outcome: string; oldKeyId: string | null; newKeyId: string | null; error: { code: string; message: string } | null }>;
+  credentials: Array<{ credentialId: string; outcome: string; oldKeyId: string | null; newKeyId: string | null; error: { code: string; message: string; retryable: boolean } | null }>;
 }
 
 /** Builds an inventory that rotates the account's key into Secret Manager and the encrypted file store. */

@@ -28,10 +28,15 @@ export async function startGcpTestbed(options: FakeGcpOptions = {}): Promise<Gcp
   const folder = mkdtempSync(join(tmpdir(), 'rekey-gcp-'));
   const keyPath = join(folder, 'admin-key.json');
   writeFileSync(keyPath, adminKeyFile, { mode: 0o600 });
+  const extra: Record<string, string> = { REKEY_GCP_CREDENTIALS_FILE: keyPath };
+  if (options.tls !== undefined) {
+    extra.REKEY_GCP_CA_FILE = join(folder, 'ca.pem');
+    writeFileSync(extra.REKEY_GCP_CA_FILE, options.tls.cert);
+  }
   return {
     fake,
     adminKeyFile,
-    env: gcpEnv(fake, { REKEY_GCP_CREDENTIALS_FILE: keyPath }),
+    env: gcpEnv(fake, extra),
     async close() {
       await fake.close();
       rmSync(folder, { recursive: true, force: true });
