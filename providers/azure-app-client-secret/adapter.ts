@@ -90,6 +90,12 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
   readonly paramsSchema = AZURE_APP_CLIENT_SECRET_PARAMS_SCHEMA;
   readonly secretFields = [CLIENT_SECRET_FIELD] as const;
   readonly verifyPolicy: PollPolicy;
+  /**
+   * Graph allows an application 3,000 identity writes per 150 s in a small tenant (Graph
+   * throttling limits); rekey keeps far below. The timeout leaves room for a mint that waits out
+   * MAX_THROTTLE_WAIT_MS of Retry-After. REKEY_CALL_LIMITS overrides these.
+   */
+  readonly callLimits = { concurrency: 4, perSecond: 10, timeoutMs: 180_000 };
 
   readonly #settings: AzureSettings;
   readonly #graph: GraphClient;
@@ -112,17 +118,13 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
     const displayName = mintedDisplayName(ctx.rotationId);
     await this.#removeLost(params.appId, displayName, ctx);
 
-    const now = Date.now();
+    // Graph sets startDateTime to its own clock's now when the request leaves it out, so a worker
+    // whose clock runs ahead cannot create a secret that is not valid yet.
+    const endDateTime = new Date(Date.now() + (params.secretLifetimeDays ?? DEFAULT_SECRET_LIFETIME_DAYS) * DAY_MS).toISOString();
     const call = {
       method: 'POST' as const,
       path: `${applicationPath(params.appId)}/addPassword`,
-      body: {
-        passwordCredential: {
-          displayName,
-          startDateTime: new Date(now).toISOString(),
-          endDateTime: new Date(now + (params.secretLifetimeDays ?? DEFAULT_SECRET_LIFETIME_DAYS) * DAY_MS).toISOString(),
-        },
-      },
+      body: { passwordCredential: { displayName, endDateTime } },
       description: `addPassword on application ${params.appId}`,
     };
 

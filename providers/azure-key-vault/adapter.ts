@@ -95,6 +95,12 @@ function isDisabledError(error: unknown): boolean {
 export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
   readonly kind = AZURE_KEY_VAULT_KIND;
   readonly paramsSchema = AZURE_KEY_VAULT_PARAMS_SCHEMA;
+  /**
+   * Key Vault allows 300 secret writes and 4,000 other requests per 10 s per vault (Key Vault
+   * service limits). One store call sends up to seven requests and the SDK retries 429 and 5xx
+   * responses itself, hence the longer timeout. REKEY_CALL_LIMITS overrides these.
+   */
+  readonly callLimits = { concurrency: 8, perSecond: 20, timeoutMs: 60_000 };
 
   readonly #settings: AzureSettings;
   readonly #credential: TokenCredential;
