@@ -53,9 +53,12 @@ export class CallGates {
   private wrap<T extends object>(adapter: T, kind: string, declared: Partial<CallLimits> | undefined, methods: ReadonlySet<string>): T {
     const gate = this.gate(kind, declared);
     return new Proxy(adapter, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof property !== 'string' || !methods.has(property) || typeof value !== 'function') return value;
+      // Members are read from and called on the adapter itself, never on the proxy, because an
+      // adapter's private fields (#field) exist only on the adapter object.
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (typeof property !== 'string' || !methods.has(property)) return (value as (...args: unknown[]) => unknown).bind(target);
         const method = value as (...args: unknown[]) => Promise<unknown>;
         // Every gated method takes the step context last. The call gets a copy whose signal
         // also aborts at the timeout.

@@ -98,6 +98,9 @@ export async function runRotation(target: RotationTarget, state: RotationState, 
 }
 
 class RotationRun {
+  /** Materials this attempt holds in memory, wiped when verification is over. */
+  private readonly materials: Material[] = [];
+
   constructor(
     private readonly target: RotationTarget,
     private readonly state: RotationState,
@@ -122,12 +125,15 @@ class RotationRun {
     if (this.options.revokeFirst === true) await this.revokeFirst();
 
     // Once verified, the value is no longer needed here: promotion moves versions by stage id.
+    // Every material this attempt created or read back is wiped, whether the steps succeeded or not.
     if (!state.verified) {
-      const material = this.provider.family === 'minted' ? await this.mintAndStage() : await this.generateStageApply();
       try {
+        const material = this.provider.family === 'minted' ? await this.mintAndStage() : await this.generateStageApply();
         await this.verify(material);
       } finally {
-        for (const value of Object.values(material.fields)) if (value instanceof SecretValue) value.wipe();
+        for (const material of this.materials.splice(0)) {
+          for (const value of Object.values(material.fields)) if (value instanceof SecretValue) value.wipe();
+        }
       }
     }
     if (!state.promoted) await this.promote();
@@ -196,6 +202,7 @@ class RotationRun {
 
     this.beginReplacement();
     const material = await this.step('mint', () => this.requireMethod('mint')(this.target.params, this.ctx));
+    this.materials.push(material);
     state.newKeyId = material.keyId;
     await this.hooks.ledger.markUnpromoted(material.keyId);
     await this.save('minted');
@@ -217,6 +224,7 @@ class RotationRun {
       if (state.stageId !== null) await this.discardStaged();
       this.beginReplacement();
       material = await this.step('generate', async () => this.requireMethod('generate')(this.target.params, this.ctx));
+      this.materials.push(material);
       state.newKeyId = material.keyId;
       await this.stage(material);
     }
@@ -273,8 +281,15 @@ class RotationRun {
       const value = await target.store.readPending(target.params, stageId, this.ctx);
       if (value !== null && keyId !== null) {
         await this.hooks.audit({ step: 'stage', outcome: 'resumed', newKeyId: keyId, detail: { recoveredFrom: target.kind } });
-        return parseMaterial(keyId, value, this.provider.secretFields);
+        try {
+          const material = parseMaterial(keyId, value, this.provider.secretFields);
+          this.materials.push(material);
+          return material;
+        } finally {
+          value.wipe();
+        }
       }
+      value?.wipe();
     }
     throw new RekeyError('MATERIAL_LOST', `no store returned the staged replacement ${keyId ?? '(none)'} of stage ${stageId}; the new credential must be reset by hand`);
   }

@@ -130,3 +130,33 @@ describe('REKEY_CALL_LIMITS', () => {
     expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv' })).toThrow('REKEY_CALL_LIMITS entry "vault-kv" is invalid: expected kind=name:value,name:value');
   });
 });
+
+describe('a gated adapter with private fields', () => {
+  it('keeps its private fields reachable', async () => {
+    class Sealed {
+      readonly kind = 'sealed-kind';
+      readonly paramsSchema = {};
+      #calls = 0;
+      get calls(): number {
+        return this.#calls;
+      }
+      async check(): Promise<void> {
+        this.#calls += 1;
+      }
+      count(): number {
+        return this.#calls;
+      }
+    }
+    const redis = new Redis(REDIS_ADMIN_URL);
+    try {
+      const gates = new CallGates(redis, `rekey-test-gates-${randomBytes(4).toString('hex')}`, new Map());
+      const sealed = new Sealed();
+      const gated = gates.store(sealed as unknown as Parameters<CallGates['store']>[0]) as unknown as Sealed;
+      await gated.check();
+      expect(gated.calls).toBe(1);
+      expect(gated.count()).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
