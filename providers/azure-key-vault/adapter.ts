@@ -241,10 +241,9 @@ export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
   async #latest(params: AzureKeyVaultParams, ctx: StepContext): Promise<VersionInfo | null> {
     // Key Vault has no metadata-only read of the latest version, and the versions list carries
     // creation times in whole seconds, which cannot order two versions written in one second.
-    // So the value is read too, wrapped at once, and dropped.
+    // So this reads the value too, and drops it unused.
     try {
       const secret = await this.#client(params).getSecret(params.name, { abortSignal: ctx.signal });
-      if (secret.value !== undefined) SecretValue.fromString(secret.value).wipe();
       return versionInfo(secret.properties);
     } catch (error) {
       if (statusOf(error) === 404) return null;

@@ -43,6 +43,9 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const MAX_RETRY_AFTER_MS = 60_000;
 export const MAX_THROTTLE_WAIT_MS = 120_000;
 
+/** The shortest wait after a 429, in milliseconds, so that Graph's throttling total stays bounded. */
+export const MIN_RETRY_AFTER_MS = 1_000;
+
 /** The wait when a 429 carries no usable Retry-After, in milliseconds. */
 export const DEFAULT_RETRY_AFTER_MS = 5_000;
 

@@ -4,7 +4,7 @@ import type { TokenCredential } from '@azure/identity';
 import { quoteError, RekeyError, type ErrorCode } from '../../src/errors.js';
 import { SecretValue } from '../../src/secret.js';
 import { sleep } from '../../src/engine/poll.js';
-import { DEFAULT_RETRY_AFTER_MS, MAX_GRAPH_RESPONSE_BYTES, MAX_RETRY_AFTER_MS, MAX_THROTTLE_WAIT_MS } from './constants.js';
+import { DEFAULT_RETRY_AFTER_MS, MAX_GRAPH_RESPONSE_BYTES, MAX_RETRY_AFTER_MS, MAX_THROTTLE_WAIT_MS, MIN_RETRY_AFTER_MS } from './constants.js';
 import { identityErrorCode, quoteIdentityError } from './errors.js';
 import type { AzureSettings } from './settings.js';
 
@@ -111,7 +111,8 @@ export class GraphClient {
       const token = await this.#token(context.signal);
       const response = await this.#request(call, token, context.signal);
       if (response.status === 429) {
-        const waitMs = retryAfterMs(response.headers['retry-after']);
+        // A Retry-After of 0 would otherwise resend at once, over and over.
+        const waitMs = Math.max(retryAfterMs(response.headers['retry-after']), MIN_RETRY_AFTER_MS);
         if (waitMs > MAX_RETRY_AFTER_MS || waitedMs + waitMs > MAX_THROTTLE_WAIT_MS) {
           throw new GraphApiError('THROTTLED', `Graph throttled ${call.description} and requested a wait of ${waitMs} ms, longer than rekey waits within one step, so the job retries later`, { httpStatus: 429, graphCode: 'TooManyRequests' });
         }

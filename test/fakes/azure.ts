@@ -234,18 +234,6 @@ export class FakeAzure {
     return [...this.#secrets.keys()];
   }
 
-  /** Returns the status and OAuth error code the token endpoint gives `clientId` with `secret`, as tests check old and new secrets. */
-  tokenStatus(clientId: string, secret: string): { status: number; aadsts: number | null } {
-    try {
-      this.#authenticateClient(clientId, secret);
-      return { status: 200, aadsts: null };
-    } catch (error) {
-      if (!(error instanceof HttpError)) throw error;
-      const codes = (error.body as { error_codes?: number[] }).error_codes;
-      return { status: error.status, aadsts: codes?.[0] ?? null };
-    }
-  }
-
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', this.#url);
     const entry: FakeAzureRequest = { method: request.method ?? 'GET', path: url.pathname, route: 'unknown', status: 0 };
