@@ -45,8 +45,8 @@ function withoutPromoting(annotations: Record<string, string>): Record<string, s
  * annotations of the target secret, disables the older enabled versions and destroys the pending
  * copy. Versions are disabled, not destroyed, at promote.
  *
- * TODO: destroy the disabled versions after the grace period; today they stay disabled until an
- * operator destroys them.
+ * TODO: destroy the disabled versions after the grace period. Until then they stay disabled, and
+ * an operator destroys them.
  */
 export class GcpSecretManagerStore implements SecretStore<GcpSecretManagerParams> {
   readonly kind = GCP_SECRET_MANAGER_KIND;
@@ -203,7 +203,7 @@ export class GcpSecretManagerStore implements SecretStore<GcpSecretManagerParams
       const newest = (await this.#api.listVersions(project, secret))[0]?.number ?? 0;
       const after = Number(annotations[PROMOTING_AFTER_ANNOTATION]);
       // NOTE: a version that another writer adds during this promote's crash window would be
-      // taken for rekey's copy; the annotations cannot tell the two apart.
+      // taken for rekey's copy, because the annotations cannot tell the two apart.
       let number: number;
       if (annotations[PROMOTING_ANNOTATION] === rotationId && Number.isInteger(after) && newest > after) {
         number = newest;

@@ -1,15 +1,12 @@
 export const GCP_SECRET_MANAGER_KIND = 'gcp-secret-manager';
 
 /**
- * Suffix of the secret that holds a pending value. A version added to the target secret would
+ * Suffix of the secret that contains a pending value. A version added to the target secret would
  * become `latest` at once, and `latest` always resolves to the newest version whatever its state,
  * so a disabled new version would break consumers instead of hiding. The pending value therefore
  * lives in a separate secret until promote copies it into the target secret.
  */
 export const PENDING_SECRET_SUFFIX = '-rekey-pending';
-
-/** Secret ids are 1 to 255 letters, digits, hyphens and underscores (Secret Manager API, secrets.create). */
-export const MAX_SECRET_ID_LENGTH = 255;
 
 /**
  * Annotations rekey keeps on its secrets. Keys are 1 to 63 characters of letters, digits, dashes,
@@ -17,7 +14,7 @@ export const MAX_SECRET_ID_LENGTH = 255;
  */
 export const ROTATION_ID_ANNOTATION = 'rekey-rotation-id';
 export const KEY_ID_ANNOTATION = 'rekey-key-id';
-/** The number of the target secret's version that holds the promoted value. */
+/** The number of the target secret's version that contains the promoted value. */
 export const VERSION_ANNOTATION = 'rekey-version';
 /** Set on the target secret while a promote adds its version: the rotation, and the newest version before it. */
 export const PROMOTING_ANNOTATION = 'rekey-promoting';

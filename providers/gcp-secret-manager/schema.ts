@@ -7,7 +7,7 @@ export interface GcpSecretManagerParams {
 
 /**
  * Project ids are 6 to 30 lower-case letters, digits and hyphens. Secret ids are letters, digits,
- * hyphens and underscores; 241 characters leave room for the `-rekey-pending` suffix within the
+ * hyphens and underscores. 241 characters leave room for the `-rekey-pending` suffix within the
  * limit of 255.
  */
 export const GCP_SECRET_MANAGER_PARAMS_SCHEMA = {

@@ -65,10 +65,10 @@ function keyIdOfName(name: string | undefined): string | null {
 export function classifyServiceAccountKeys(serviceAccount: string, keys: readonly ServiceAccountKey[], known: KnownKeys): Inspection {
   const recorded = known.currentKeyId !== null && keys.some((key) => key.keyId === known.currentKeyId) ? known.currentKeyId : null;
   const orphanKeyIds = keys.map((key) => key.keyId).filter((keyId) => keyId !== recorded && known.unpromotedKeyIds.includes(keyId));
-  const kept = keys.filter((key) => !orphanKeyIds.includes(key.keyId));
+  const remaining = keys.filter((key) => !orphanKeyIds.includes(key.keyId));
 
-  if (kept.length >= MAX_KEYS_PER_SERVICE_ACCOUNT) {
-    const listed = kept.map((key) => `${key.keyId}${key.keyId === recorded ? ' (current)' : ''}${key.disabled ? ' (disabled)' : ''}`).join(', ');
+  if (remaining.length >= MAX_KEYS_PER_SERVICE_ACCOUNT) {
+    const listed = remaining.map((key) => `${key.keyId}${key.keyId === recorded ? ' (current)' : ''}${key.disabled ? ' (disabled)' : ''}`).join(', ');
     throw new RekeyError(
       'KEY_QUOTA',
       `service account ${serviceAccount} already has the maximum of ${MAX_KEYS_PER_SERVICE_ACCOUNT} user-managed keys: ${listed}. ` +
@@ -76,9 +76,9 @@ export function classifyServiceAccountKeys(serviceAccount: string, keys: readonl
     );
   }
 
-  const newestEnabled = kept.filter((key) => !key.disabled).sort((a, b) => b.createdAt - a.createdAt)[0];
+  const newestEnabled = remaining.filter((key) => !key.disabled).sort((a, b) => b.createdAt - a.createdAt)[0];
   const currentKeyId = recorded ?? newestEnabled?.keyId ?? null;
-  return { currentKeyId, orphanKeyIds, otherKeyIds: kept.map((key) => key.keyId).filter((keyId) => keyId !== currentKeyId) };
+  return { currentKeyId, orphanKeyIds, otherKeyIds: remaining.map((key) => key.keyId).filter((keyId) => keyId !== currentKeyId) };
 }
 
 /** Rebuilds the key file from material, whose fields are the key file's fields. */
@@ -97,13 +97,13 @@ function isKeyCreationPolicyError(error: unknown): boolean {
 
 /**
  * A user-managed key of a GCP service account. IAM creates the private key (minted family) and
- * returns the key file once; a store receives that key file as it is. Verify exchanges a JWT
+ * returns the key file once, and a store receives that key file as it is. Verify exchanges a JWT
  * signed with the new key for an access token, and revoke disables, then deletes, the old key.
  */
 export class GcpServiceAccountKeyProvider implements CredentialProvider<GcpServiceAccountKeyParams> {
   readonly kind = GCP_SERVICE_ACCOUNT_KEY_KIND;
   readonly family = 'minted' as const;
-  /** The key id appears in the key file and in Google's leak notifications, so a scanner can report it alone. */
+  /** The key id appears in the key file beside the private key, so a scanner can report it alone. */
   readonly keyIdIsPublic = true;
   readonly paramsSchema = GCP_SERVICE_ACCOUNT_KEY_PARAMS_SCHEMA;
   readonly secretFields = [PRIVATE_KEY_FIELD] as const;

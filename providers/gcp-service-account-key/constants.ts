@@ -21,8 +21,8 @@ export const KEY_ALGORITHM = 'KEY_ALG_RSA_2048';
 export const KEY_CREATION_CONSTRAINTS = ['constraints/iam.disableServiceAccountKeyCreation', 'iam.managed.disableServiceAccountKeyCreation'];
 
 /**
- * Polling bounds of verify. Google does not bound the delay before a new key is accepted; reports
- * on Google's client-library trackers describe up to a minute and sometimes several. The 300 s
+ * Polling bounds of verify. Google does not bound the delay before a new key is accepted, and
+ * reports on Google's client-library trackers describe up to a minute and sometimes several. The 300 s
  * window is an estimate. The window counts from the key's creation time (`validAfterTime`), so a
  * worker that resumes verify after a crash does not start the window again.
  * REKEY_GCP_VERIFY_WINDOW_MS and REKEY_GCP_VERIFY_INTERVAL_MS override the window and the interval.

@@ -81,7 +81,7 @@ export class GcpAuth {
   /**
    * Exchanges a JWT signed with `keyFile`'s private key for an access token. A rejection by the
    * endpoint is returned, not thrown, so that verify can tell a key still propagating from a
-   * broken endpoint. Throws only when the endpoint cannot be reached or answers nonsense.
+   * broken endpoint. Throws only when the request fails, for example when the endpoint cannot be reached.
    */
   async exchangeKey(keyFile: ServiceAccountKeyFile, signal?: AbortSignal): Promise<TokenExchange> {
     const tokenUrl = this.tokenUrlFor(keyFile);
@@ -172,7 +172,7 @@ export class GcpAuth {
     const impersonate = this.settings.impersonate;
     if (impersonate === undefined) return source;
 
-    // The long-lived identity only needs the Token Creator role on the rotator; the rotator holds
+    // The long-lived identity needs only the Token Creator role on the rotator. The rotator has
     // the key and secret roles, and its tokens expire within the hour.
     const iamCredentials = this.#iamCredentialsClient(source);
     const client = new OAuth2Client();

@@ -30,6 +30,3 @@ export const ASSERTION_LIFETIME_SECONDS = 3600;
 
 /** Lifetime that rekey requests for the rotator's impersonated access token, in seconds (Google's default maximum: 1 h). */
 export const IMPERSONATED_TOKEN_LIFETIME_SECONDS = 3600;
-
-/** How long before expiry a cached access token is replaced, in milliseconds. */
-export const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;

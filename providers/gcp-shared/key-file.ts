@@ -4,7 +4,7 @@ import { ASSERTION_LIFETIME_SECONDS } from './constants.js';
 
 /**
  * A service-account key file (`TYPE_GOOGLE_CREDENTIALS_FILE`), as IAM returns it base64-encoded
- * in `privateKeyData`. Every field is a string; `private_key` is the PEM PKCS#8 private key.
+ * in `privateKeyData`. Every field is a string, and `private_key` is the PEM PKCS#8 private key.
  */
 export interface ServiceAccountKeyFile {
   type: 'service_account';
@@ -50,9 +50,10 @@ export function parseServiceAccountKeyFile(text: string, source: string): Servic
 }
 
 /**
- * Signs the JWT that the OAuth 2.0 JWT-bearer grant exchanges for an access token (RFC 7523):
- * RS256 with the key's private key, `kid` set to the key id so that the token endpoint checks the
- * signature against that key alone, the account as issuer and the token endpoint as audience.
+ * Signs the JWT that the OAuth 2.0 JWT-bearer grant (RFC 7523) exchanges for an access token. It
+ * is signed RS256 with the key's private key. Its `kid` is the key id, so that the token endpoint
+ * checks the signature against that key alone. The issuer is the account and the audience is the
+ * token endpoint.
  */
 export async function signAssertion(keyFile: ServiceAccountKeyFile, audience: string, scope: string): Promise<string> {
   let privateKey;

@@ -3,7 +3,7 @@ import type { AuthClient } from 'google-auth-library';
 /**
  * Sends one authenticated JSON request to a Google REST API and returns the response body. IAM's
  * service-account keys API has no small Node client, so rekey calls its REST paths through the
- * admin client, which adds the bearer token. Errors are gaxios errors; see toRekeyError.
+ * admin client, which adds the bearer token. It throws gaxios errors, which toRekeyError converts.
  */
 export async function requestJson<T>(
   client: AuthClient,

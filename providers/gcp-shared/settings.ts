@@ -17,7 +17,7 @@ import {
   GCP_USE_ADC_ENV,
 } from './constants.js';
 
-/** How rekey authenticates itself to Google. */
+/** rekey's admin identity at Google. */
 export type GcpAdminCredentials =
   | { kind: 'key-file'; path: string }
   /** Application Default Credentials, used only when REKEY_GCP_USE_ADC=true. */
@@ -136,7 +136,8 @@ export type GapicEndpointOptions = {
  */
 export function gapicEndpointOptions(endpoint: URL): GapicEndpointOptions {
   const protocol = endpoint.protocol === 'http:' ? 'http' : 'https';
-  const port = endpoint.port === '' ? (protocol === 'http' ? 80 : 443) : Number(endpoint.port);
+  const defaultPort = protocol === 'http' ? 80 : 443;
+  const port = endpoint.port === '' ? defaultPort : Number(endpoint.port);
   // gax joins host and port with a colon, so an IPv6 host keeps the brackets the URL API gives it.
   return { apiEndpoint: endpoint.hostname, port, protocol, fallback: true };
 }

@@ -7,16 +7,16 @@ import type { AddressInfo } from 'node:net';
  * A stand-in for the Google Cloud APIs that rekey calls, for tests, listening on 127.0.0.1 on a
  * free port. It is written from Google's public references and serves, on one port:
  *
- * - the OAuth 2.0 token endpoint (`POST /token`) with the JWT-bearer grant: it checks the RS256
+ * - the OAuth 2.0 token endpoint (`POST /token`) with the JWT-bearer grant. It checks the RS256
  *   signature against the public key it keeps for the JWT's `kid` (or, without `kid`, each key of
- *   the issuing account), the audience and the lifetime, and rejects deleted, disabled and
- *   not-yet-propagated keys with Google's `{"error":"invalid_grant",...}` body;
- * - `tokeninfo` (`GET` or `POST /tokeninfo`) for the access tokens it issued;
+ *   the issuing account), and it checks the audience and the lifetime. Deleted, disabled and
+ *   not-yet-propagated keys get Google's `{"error":"invalid_grant",...}` body.
+ * - `tokeninfo` (`GET` or `POST /tokeninfo`) for the access tokens it issued.
  * - IAM v1 service-account keys: list (with `keyTypes`), create, get, disable, enable and delete.
- *   Every account also holds one SYSTEM_MANAGED key, as on Google Cloud. A create past 10
+ *   Every account also has one SYSTEM_MANAGED key, as on Google Cloud. A create past 10
  *   user-managed keys gets 400 "Precondition check failed.", and an organisation-policy switch makes
- *   every create fail with the `iam.disableServiceAccountKeyCreation` precondition failure;
- * - IAM Credentials `generateAccessToken`, for callers granted the Token Creator role on the target;
+ *   every create fail with the `iam.disableServiceAccountKeyCreation` precondition failure.
+ * - IAM Credentials `generateAccessToken`, for callers granted the Token Creator role on the target.
  * - Secret Manager v1 REST: secrets (create, get, patch, delete) and versions (add, list, get,
  *   access, enable, disable, destroy) with the `latest` alias, which resolves to the newest version
  *   whatever its state, as on Google Cloud.
@@ -197,7 +197,7 @@ export class FakeGcp {
     return JSON.stringify(this.#keyFile(created.key, created.privateKeyPem));
   }
 
-  /** The user-managed and system-managed keys of an account that are not deleted, by id. */
+  /** Returns the state of each key of `type` that an account has and that is not deleted, by key id. */
   keyStates(email: string, type: FakeKey['type'] = 'USER_MANAGED'): Record<string, 'ENABLED' | 'DISABLED'> {
     const states: Record<string, 'ENABLED' | 'DISABLED'> = {};
     for (const key of this.#keys.values()) {
@@ -217,7 +217,7 @@ export class FakeGcp {
     return this.#secrets.has(`${projectId}/${secretId}`);
   }
 
-  /** The versions of a secret, oldest first, with their state and value. */
+  /** Returns the versions of a secret, oldest first, with their state and value. */
   secretVersions(projectId: string, secretId: string): Array<{ number: number; state: string; value: string | null }> {
     const secret = this.#secrets.get(`${projectId}/${secretId}`);
     return (secret?.versions ?? []).map((version) => ({ number: version.number, state: version.state, value: version.data?.toString('utf8') ?? null }));
@@ -361,7 +361,7 @@ export class FakeGcp {
     }
 
     // A key that is deleted, disabled or still propagating is not among the account's usable
-    // keys, so its signature does not check out: Google answers the same way for all three.
+    // keys, so its signature does not verify. Google responds the same way for all three.
     const candidates = [...this.#keys.values()].filter((key) => key.email === email && (header.kid === undefined || key.keyId === header.kid));
     const signed = Buffer.from(`${headerPart}.${payloadPart}`);
     const signature = Buffer.from(signaturePart, 'base64url');
