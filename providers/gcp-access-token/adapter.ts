@@ -30,8 +30,8 @@ function rfc3339(seconds: unknown): string {
  * Family `minted`: Google creates the token and rekey cannot choose its value, so the engine must
  * stage it the moment it exists, and there is nothing to apply to a target.
  *
- * Google offers no way to revoke or list a service account's access tokens, so discard and revoke
- * do nothing and a token stays valid until it expires. The rotation must therefore be triggered
+ * IAM Credentials has no call that revokes or lists access tokens, so discard and revoke do nothing
+ * and a token stays valid until it expires. The rotation must therefore be triggered
  * more often than `lifetimeSeconds`, or consumers will read an expired token.
  */
 export class GcpAccessTokenProvider implements CredentialProvider<GcpAccessTokenParams> {
@@ -48,7 +48,7 @@ export class GcpAccessTokenProvider implements CredentialProvider<GcpAccessToken
   }
 
   /**
-   * Reports rekey's record, because Google lists no access tokens. Tokens that rekey minted and
+   * Reports rekey's record, because IAM Credentials lists no access tokens. Tokens that rekey minted and
    * never promoted are orphans: discarding them only clears them from the record.
    */
   async inspect(_params: GcpAccessTokenParams, known: KnownKeys, _ctx: StepContext): Promise<Inspection> {
@@ -110,14 +110,14 @@ export class GcpAccessTokenProvider implements CredentialProvider<GcpAccessToken
     ctx.logger.debug({ serviceAccount: params.serviceAccount, keyId: material.keyId, expiresIn: body.expires_in }, 'access token accepted by tokeninfo');
   }
 
-  /** Does nothing: Google cannot revoke a service account's access token, which expires by itself. */
+  /** Does nothing, because rekey cannot revoke an access token. The token expires by itself. */
   async discard(params: GcpAccessTokenParams, keyId: string, ctx: StepContext): Promise<void> {
-    ctx.logger.info({ serviceAccount: params.serviceAccount, keyId }, 'access token cannot be revoked; it stays valid until it expires');
+    ctx.logger.info({ serviceAccount: params.serviceAccount, keyId }, 'access token left to expire, because rekey cannot revoke it');
   }
 
-  /** Does nothing: Google cannot revoke a service account's access token, which expires by itself. */
+  /** Does nothing, because rekey cannot revoke an access token. The token expires by itself. */
   async revoke(params: GcpAccessTokenParams, oldKeyId: string, ctx: StepContext): Promise<void> {
-    ctx.logger.info({ serviceAccount: params.serviceAccount, keyId: oldKeyId }, 'access token cannot be revoked; it stays valid until it expires');
+    ctx.logger.info({ serviceAccount: params.serviceAccount, keyId: oldKeyId }, 'access token left to expire, because rekey cannot revoke it');
   }
 
   async close(): Promise<void> {
