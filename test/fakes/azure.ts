@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
  *
  * - Microsoft Entra ID's OAuth 2.0 v2.0 endpoints as `@azure/identity` (MSAL) calls them:
  *   `GET /{tenant}/v2.0/.well-known/openid-configuration` and `POST /{tenant}/oauth2/v2.0/token`
- *   with `grant_type=client_credentials` and `client_secret`. Errors are OAuth bodies with
+ *   with `grant_type=client_credentials` and a `client_secret` or a federated `client_assertion`. Errors are OAuth bodies with
  *   `error`, `error_description` (starting with the AADSTS code) and `error_codes`.
  * - Microsoft Graph v1.0: `GET /v1.0/applications/{id}` and `/v1.0/applications(appId='{appId}')`,
  *   with `addPassword` and `removePassword` under both. Errors are `{"error":{"code","message","innerError"}}`.
@@ -135,6 +135,8 @@ export class FakeAzure {
   readonly #tokens = new Map<string, IssuedToken>();
   readonly #secrets = new Map<string, SecretVersion[]>();
   readonly #throttles = new Map<ThrottledRoute, Array<{ retryAfterSeconds: number }>>();
+  /** Federated assertions (a Kubernetes service account token) that the token endpoint accepts, by client id. */
+  readonly #federated = new Map<string, string>();
   #failAfterCreate = 0;
   #url = '';
 
@@ -189,6 +191,22 @@ export class FakeAzure {
     const password = this.#newPassword({ displayName }, 0);
     this.#findByAppId(appId).passwords.push(password);
     return { keyId: password.keyId, secretText: password.secretText };
+  }
+
+  /**
+   * Registers a federated identity credential for `clientId` and returns the assertion to present,
+   * as the service account token the AKS webhook mounts. The fake compares it as an opaque string.
+   */
+  addFederatedAssertion(clientId: string): string {
+    const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = [
+      encode({ alg: 'RS256', typ: 'JWT' }),
+      encode({ iss: 'https://oidc.example.test', sub: 'system:serviceaccount:rekey:rekey', aud: ['api://AzureADTokenExchange'], iat: now, exp: now + 3600 }),
+      randomBytes(32).toString('base64url'),
+    ].join('.');
+    this.#federated.set(clientId, assertion);
+    return assertion;
   }
 
   /** Lists the secrets of an application, without their values, oldest first. */
@@ -323,14 +341,19 @@ export class FakeAzure {
     }
     const clientId = form.get('client_id') ?? '';
     const secret = form.get('client_secret');
-    if (secret === null) {
+    const assertion = form.get('client_assertion');
+    if (secret === null && assertion === null) {
       throw this.#oauthError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
     }
     const scope = form.get('scope') ?? '';
     if (!scope.endsWith('/.default')) {
       throw this.#oauthError(400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
     }
-    this.#authenticateClient(clientId, secret);
+    if (secret !== null) {
+      this.#authenticateClient(clientId, secret);
+    } else if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' || this.#federated.get(clientId) !== assertion) {
+      throw this.#oauthError(400, 'invalid_client', 70021, 'No matching federated identity record found for presented assertion.');
+    }
 
     const accessToken = randomBytes(32).toString('base64url');
     this.#tokens.set(accessToken, { clientId, audience: scope.slice(0, -'/.default'.length), expiresAtMs: Date.now() + this.#tokenLifetimeSeconds * 1000 });

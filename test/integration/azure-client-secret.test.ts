@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAzureAppClientSecretProvider } from '../../providers/azure-app-client-secret/index.js';
 import { createFileStore } from '../../providers/file-store/index.js';
@@ -339,8 +341,19 @@ environments:
     });
   });
 
-  describe('when rekey lacks permission', () => {
+  describe('when rekey\'s identity calls Graph', () => {
     const NO_RECORD = { currentKeyId: null, unpromotedKeyIds: [] };
+    const folders: string[] = [];
+
+    function tempFolder(): string {
+      const folder = mkdtempSync(join(tmpdir(), 'rekey-azure-wi-'));
+      folders.push(folder);
+      return folder;
+    }
+
+    afterEach(() => {
+      for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+    });
 
     async function inspectError(env: Record<string, string>, appId: string): Promise<RekeyError> {
       const provider = createAzureAppClientSecretProvider(env);
@@ -373,6 +386,26 @@ environments:
         `rekey's Azure identity could not get a token for https://graph.microsoft.com/.default from ${fake.url}: ` +
           'AuthenticationRequiredError: AADSTS7000215: Invalid client secret provided.',
       );
+    });
+
+    it('signs in with workload identity', async () => {
+      const tokenFile = join(tempFolder(), 'azure-identity-token');
+      writeFileSync(tokenFile, fake.addFederatedAssertion(fake.admin.clientId));
+      const provider = createAzureAppClientSecretProvider({
+        REKEY_AZURE_AUTHORITY_HOST: fake.url,
+        REKEY_AZURE_GRAPH_ENDPOINT: fake.url,
+        REKEY_AZURE_GRAPH_SCOPE: 'https://graph.microsoft.com/.default',
+        REKEY_AZURE_CA_FILE: authority.caFile,
+        AZURE_TENANT_ID: fake.tenantId,
+        AZURE_CLIENT_ID: fake.admin.clientId,
+        AZURE_FEDERATED_TOKEN_FILE: tokenFile,
+      });
+
+      const inspection = await provider.inspect({ appId: app.appId, tenantId: fake.tenantId }, NO_RECORD, stepContext());
+
+      expect(inspection).toEqual({ currentKeyId: oldSecret.keyId, orphanKeyIds: [], otherKeyIds: [] });
+      const tokenRequests = fake.requests.filter((request) => request.route === 'token');
+      expect(tokenRequests.map((request) => request.status)).toEqual([200]);
     });
 
     it('reports an unknown application', async () => {
