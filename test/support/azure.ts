@@ -76,3 +76,32 @@ export function requestToken(authorityUrl: string, tenantId: string, caFile: str
     request.end(body);
   });
 }
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The parsed JSON body, or null for an empty one. */
+  body: unknown;
+}
+
+/** Sends one HTTPS request to the fake, bypassing the SDKs, so that tests can check the fake against the API references. */
+export function rawRequest(
+  url: string,
+  caFile: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { ...options.headers };
+    if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
+    const request = httpsRequest(new URL(url), { method: options.method ?? 'GET', ca: readFileSync(caFile, 'utf8'), headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text === '' ? null : JSON.parse(text) });
+      });
+    });
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
