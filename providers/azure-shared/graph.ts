@@ -79,6 +79,19 @@ function parseGraphError(text: string): { code: string | null; message: string |
   }
 }
 
+/**
+ * Parses a successful response. The parser's own error would quote the text, which contains the
+ * secret in an addPassword response, so it is replaced by one that names only the call.
+ */
+function parseBody(call: GraphCall, response: GraphResponse): unknown {
+  if (response.text === '') return null;
+  try {
+    return JSON.parse(response.text);
+  } catch {
+    throw new GraphApiError('INTERNAL', `Graph ${call.description} returned HTTP ${response.status} with a body that is not JSON`, { httpStatus: response.status });
+  }
+}
+
 function codeOfStatus(status: number): ErrorCode {
   if (status === 401 || status === 403) return 'PERMISSION_DENIED';
   if (status === 404) return 'TARGET_NOT_FOUND';
@@ -122,9 +135,7 @@ export class GraphClient {
         waitedMs += waitMs;
         continue;
       }
-      if (response.status >= 200 && response.status < 300) {
-        return response.text === '' ? null : JSON.parse(response.text);
-      }
+      if (response.status >= 200 && response.status < 300) return parseBody(call, response);
       throw this.#responseError(call, response);
     }
   }

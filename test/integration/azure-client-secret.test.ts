@@ -229,6 +229,11 @@ environments:
       expect(fake.secretVersions(SECRET_NAME)).toHaveLength(1);
       expect(fake.secretVersions(`${SECRET_NAME}-rekey-pending`).map((version) => version.enabled)).toEqual([false]);
       expect(await token(oldSecret.secretText)).toEqual({ status: 200, aadsts: null });
+
+      // The rejected secret travelled through verify's error path: it must not surface anywhere.
+      const rejected = (JSON.parse(fake.secretVersions(`${SECRET_NAME}-rekey-pending`)[0]!.value) as StoredSecret).clientSecret;
+      const places = { logs: harness!.logs.join(''), audit: readFileSync(harness!.env.REKEY_AUDIT_FILE!, 'utf8'), responses: responses.join('\n') };
+      for (const [place, text] of Object.entries(places)) expect(text.includes(rejected), place).toBe(false);
     });
   });
 
