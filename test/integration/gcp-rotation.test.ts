@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFileStore } from '../../providers/file-store/index.js';
+import { RekeyError } from '../../src/errors.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { ADMIN_ACCOUNT, startGcpTestbed, tokenStatus, uniqueServiceAccount, type GcpTestbed } from '../support/gcp.js';
 
@@ -59,12 +60,19 @@ describe('rotating a GCP service account key through the queue', () => {
   let oldKeyFile: string;
   const responses: string[] = [];
 
-  async function rotate(options: { verifyWindowMs?: number; inventory?: string } = {}): Promise<RunView> {
+  async function rotate(options: {
+    verifyWindowMs?: number;
+    inventory?: string;
+    mode?: 'incident' | 'scheduled';
+    atBoundary?: Parameters<typeof startHarness>[0]['atBoundary'];
+  } = {}): Promise<RunView> {
     harness = await startHarness({
       inventory: options.inventory ?? keyInventory(account),
       env: { ...testbed.env, REKEY_GCP_VERIFY_WINDOW_MS: String(options.verifyWindowMs ?? 20_000), REKEY_GCP_VERIFY_INTERVAL_MS: '200' },
+      atBoundary: options.atBoundary,
     });
-    const created = await harness.app.inject({ method: 'POST', url: '/v1/environments/ci/rotations', headers: harness.auth, payload: { reason: 'gcp test', mode: 'incident' } });
+    const payload = { reason: 'gcp test', mode: options.mode ?? 'incident' };
+    const created = await harness.app.inject({ method: 'POST', url: '/v1/environments/ci/rotations', headers: harness.auth, payload });
     responses.push(created.body);
     const { runId } = created.json() as { runId: string };
     await harness.waitForRun(runId, 90_000);
@@ -112,6 +120,55 @@ describe('rotating a GCP service account key through the queue', () => {
 
     expect((await tokenStatus(testbed.fake, inSecretManager)).status).toBe(200);
     expect(await tokenStatus(testbed.fake, oldKeyFile)).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' } });
+  });
+
+  it('disables the old key and schedules its deletion', async () => {
+    await start();
+    const oldKeyId = keyIdOf(oldKeyFile);
+
+    const run = await rotate({ mode: 'scheduled' });
+
+    expect(run.status).toBe('completed');
+    const credential = run.credentials[0]!;
+    expect(credential.outcome).toBe('revocation-scheduled');
+    expect(testbed.fake.keyStates(account)).toEqual({ [oldKeyId]: 'DISABLED', [credential.newKeyId!]: 'ENABLED' });
+    expect((await tokenStatus(testbed.fake, oldKeyFile)).status).toBe(400);
+  });
+
+  it('deletes further keys of the account in incident mode', async () => {
+    await start({ keys: 3 });
+    const before = Object.keys(testbed.fake.keyStates(account));
+
+    const run = await rotate();
+
+    expect(run.status).toBe('completed');
+    const credential = run.credentials[0]!;
+    expect(before).toContain(credential.oldKeyId);
+    expect(testbed.fake.keyStates(account)).toEqual({ [credential.newKeyId!]: 'ENABLED' });
+  });
+
+  it('mints again after a crash before stage, deleting the lost key', async () => {
+    await start();
+    const minted: string[] = [];
+    let crashes = 0;
+
+    const run = await rotate({
+      atBoundary: (point) => {
+        if (point !== 'minted') return;
+        minted.push(...Object.keys(testbed.fake.keyStates(account)).filter((keyId) => keyId !== keyIdOf(oldKeyFile) && !minted.includes(keyId)));
+        if (crashes === 0) {
+          crashes += 1;
+          throw new RekeyError('UNAVAILABLE', 'simulated worker crash after mint');
+        }
+      },
+    });
+
+    expect(run.status).toBe('completed');
+    expect(minted).toHaveLength(2);
+    expect(run.credentials[0]!.newKeyId).toBe(minted[1]);
+    expect(testbed.fake.keyStates(account)).toEqual({ [minted[1]!]: 'ENABLED' });
+    const deletes = testbed.fake.requests.filter((request) => request.method === 'DELETE').map((request) => request.path.split('/').pop());
+    expect(deletes).toEqual([minted[0], keyIdOf(oldKeyFile)]);
   });
 
   it('waits for a key that propagates within the window', async () => {
