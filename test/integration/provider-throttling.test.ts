@@ -253,6 +253,23 @@ describe('when AWS throttles a rotation', () => {
     iam?.destroy();
   });
 
+  it('retries a throttled preflight', async () => {
+    // The preflight's inspect lists the user's keys. One SDK call of throttled attempts fails the
+    // preflight, whose job then runs again.
+    const rotation = await rotateThroughProxy(iam, [{ action: 'ListAccessKeys', count: SDK_ATTEMPTS + 1 }]);
+    try {
+      await expectOneWorkingReplacement(iam, rotation);
+      expectOneMintAndOneRevoke(rotation.proxy);
+      expect(auditedErrors(rotation, 'failed'), 'failed records').toEqual([['inspect', 'THROTTLED']]);
+
+      const calls = sdkCalls(rotation.proxy.requests('ListAccessKeys'));
+      expect(outcomes(calls).slice(0, 2)).toEqual([['throttled', 'throttled', 'throttled'], ['throttled', 'forwarded']]);
+      expect(sdkAttempts(calls).slice(0, 2)).toEqual([[1, 2, 3], [1, 2]]);
+    } finally {
+      await rotation.close();
+    }
+  }, CASE_TIMEOUT_MS);
+
   it('retries a throttled mint as a new job attempt', async () => {
     // Two SDK calls of three throttled attempts each fail the mint step twice. The third call's
     // second attempt reaches moto.
