@@ -268,6 +268,10 @@ environments:
     const stored = JSON.parse(testbed.fake.secretVersions(PROJECT, 'deployer-token')[0]!.value!) as Record<string, string>;
     expect(Object.keys(stored).sort()).toEqual(['accessToken', 'expireTime', 'serviceAccount', 'tokenType']);
     expect(stored.serviceAccount).toBe(account);
+    expect(stored.tokenType).toBe('Bearer');
+    expect(stored.expireTime).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z$/);
+    expect(Date.parse(stored.expireTime!)).toBeGreaterThan(Date.now());
+    expect(Date.parse(stored.expireTime!)).toBeLessThanOrEqual(Date.now() + 900_000);
     const info = await fetch(`${testbed.fake.url}/tokeninfo`, { method: 'POST', body: new URLSearchParams({ access_token: stored.accessToken! }) });
     expect(info.status).toBe(200);
     expect(((await info.json()) as { scope: string }).scope).toBe('https://www.googleapis.com/auth/cloud-platform');

@@ -273,6 +273,19 @@ describe('gcp-service-account-key provider', () => {
       );
     });
 
+    it("uses the key file's token_uri without REKEY_GCP_TOKEN_URL", async () => {
+      const env: Record<string, string> = { ...testbed.env };
+      delete env.REKEY_GCP_TOKEN_URL;
+      const keyId = keyIdOf(testbed.fake.addKey(account));
+      const fromKeyFile = createGcpServiceAccountKeyProvider(env);
+
+      const inspection = await fromKeyFile.inspect({ serviceAccount: account }, NO_RECORD, gcpStepContext());
+      await fromKeyFile.close();
+
+      expect(inspection.currentKeyId).toBe(keyId);
+      expect(testbed.fake.requests.filter((request) => request.path === '/token')).toHaveLength(1);
+    });
+
     it('calls as the rotator when impersonating', async () => {
       const rotator = uniqueServiceAccount('rotator');
       testbed.fake.createServiceAccount(rotator);
