@@ -27,9 +27,9 @@ export interface PollResult {
 
 /**
  * Calls `attempt` until it succeeds `policy.consecutiveSuccesses` times in a row. A NOT_READY
- * error (the provider is still propagating a change) resets the streak and waits; any other
- * error ends the loop at once. When the window closes first, the last NOT_READY error is thrown
- * again, marked with how long the loop tried.
+ * error (the provider is still propagating a change) or another retryable error (throttling, a
+ * timeout) resets the streak and waits. Any other error ends the loop at once. When the window
+ * closes first, the last error is thrown again, a NOT_READY one marked with how long the loop tried.
  */
 export async function pollUntilStable(
   attempt: () => Promise<void>,
@@ -47,9 +47,10 @@ export async function pollUntilStable(
       streak += 1;
       if (streak >= policy.consecutiveSuccesses) return { attempts, elapsedMs: now() - started };
     } catch (error) {
-      if (!isRekeyError(error) || error.code !== 'NOT_READY') throw error;
+      if (!isRekeyError(error) || !error.retryable) throw error;
       streak = 0;
       if (now() - started + policy.intervalMs > policy.windowMs) {
+        if (error.code !== 'NOT_READY') throw error;
         throw new RekeyError('NOT_READY', `${error.message} (still not ready after ${attempts} attempts in ${now() - started} ms)`, { cause: error });
       }
     }

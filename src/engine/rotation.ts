@@ -304,7 +304,10 @@ class RotationRun {
       this.ctx.logger.info({ step: 'verify', attempts: result.attempts, elapsedMs: result.elapsedMs, keyId: material.keyId }, 'new credential verified');
     } catch (error) {
       // A replacement that does not work must not become current: remove it, keep the old one.
-      await this.discardReplacement('failed verification');
+      // A provider that throttled or failed the check for a while proved nothing either way, so
+      // the replacement stays staged and the job's next attempt verifies it again.
+      const inconclusive = isRekeyError(error) && error.retryable && error.code !== 'NOT_READY';
+      if (!inconclusive) await this.discardReplacement('failed verification');
       throw error;
     }
     this.state.verified = true;

@@ -59,4 +59,29 @@ describe('pollUntilStable', () => {
     }, { windowMs: 5000, intervalMs: 5, consecutiveSuccesses: 1 })).rejects.toMatchObject({ code: 'VERIFY_FAILED' });
     expect(calls).toBe(1);
   });
+
+  it('keeps polling through throttling', async () => {
+    let calls = 0;
+    const result = await pollUntilStable(async () => {
+      calls += 1;
+      if (calls === 1) throw new RekeyError('THROTTLED', 'Rate exceeded');
+    }, { windowMs: 5000, intervalMs: 10, consecutiveSuccesses: 2 });
+    expect(result.attempts).toBe(3);
+  });
+
+  it('throws throttling unchanged when the window closes', async () => {
+    const error = await pollUntilStable(async () => {
+      throw new RekeyError('THROTTLED', 'Rate exceeded');
+    }, { windowMs: 50, intervalMs: 20, consecutiveSuccesses: 1 }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'THROTTLED', message: 'Rate exceeded' });
+  });
+
+  it('stops at once on a non-retryable error', async () => {
+    let calls = 0;
+    await expect(pollUntilStable(async () => {
+      calls += 1;
+      throw new RekeyError('VERIFY_FAILED', 'wrong user');
+    }, { windowMs: 5000, intervalMs: 10, consecutiveSuccesses: 1 })).rejects.toMatchObject({ code: 'VERIFY_FAILED' });
+    expect(calls).toBe(1);
+  });
 });
