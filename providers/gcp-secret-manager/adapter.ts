@@ -50,6 +50,12 @@ function withoutPromoting(annotations: Record<string, string>): Record<string, s
  */
 export class GcpSecretManagerStore implements SecretStore<GcpSecretManagerParams> {
   readonly kind = GCP_SECRET_MANAGER_KIND;
+  /**
+   * Secret Manager allows 600 read and 600 write requests a minute per project ("Secret Manager
+   * quotas and limits"), and one store call here makes up to about five of each, so two calls a
+   * second stay below both.
+   */
+  readonly callLimits = { concurrency: 4, perSecond: 2 };
   readonly paramsSchema = GCP_SECRET_MANAGER_PARAMS_SCHEMA;
 
   readonly #auth: GcpAuth;
