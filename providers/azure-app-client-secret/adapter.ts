@@ -162,10 +162,12 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
       const codes = aadstsCodes(error);
       const quoted = quoteIdentityError(error, [secret]);
       if (codes.some((code) => SECRET_NOT_ACCEPTED_CODES.has(code))) throw await this.#rejectionError(params, material.keyId, quoted, ctx);
+      // The identity library's error is quoted (scrubbed) but not attached, so nothing that
+      // serializes the cause chain can reach the request that carried the secret.
       if (codes.length > 0) {
-        throw new RekeyError('VERIFY_FAILED', `Entra ID rejects client secret ${material.keyId} of application ${clientId}: ${quoted}`, { cause: error });
+        throw new RekeyError('VERIFY_FAILED', `Entra ID rejects client secret ${material.keyId} of application ${clientId}: ${quoted}`);
       }
-      throw new RekeyError(identityErrorCode(error), `signing in with client secret ${material.keyId} of application ${clientId} failed: ${quoted}`, { cause: error });
+      throw new RekeyError(identityErrorCode(error), `signing in with client secret ${material.keyId} of application ${clientId} failed: ${quoted}`);
     }
     ctx.logger.debug({ appId: clientId, keyId: material.keyId }, 'client secret accepted by Entra ID');
   }
