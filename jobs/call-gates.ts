@@ -8,9 +8,33 @@ const PROVIDER_METHODS = new Set(['inspect', 'mint', 'apply', 'verify', 'discard
 const STORE_METHODS = new Set(['check', 'stage', 'readPending', 'promote', 'discard', 'describe']);
 
 /**
+ * A token bucket on the Redis server's clock. KEYS[1] is the bucket, ARGV[1] the rate a second,
+ * which is also the capacity. Returns 0 when a token was taken, else the milliseconds until one
+ * will be there.
+ */
+const TOKEN_BUCKET_SCRIPT = `
+local rate = tonumber(ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(bucket[1]) or rate
+local at = tonumber(bucket[2]) or now
+tokens = math.min(rate, tokens + math.max(0, now - at) * rate / 1000)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.ceil((1 - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 2000)
+return wait
+`;
+
+/**
  * The gates of every provider and store kind in one process. Each gate bounds its kind's calls:
- * how many run at once here, how many start per second across all workers (a counter in Redis),
- * and how long one may take. A thousand-credential incident then queues inside rekey instead of
+ * how many run at once here, how many start per second across all workers (a token bucket in
+ * Redis), and how long one may take. A thousand-credential incident then queues inside rekey instead of
  * tripping the cloud's throttling.
  */
 export class CallGates {
@@ -107,16 +131,17 @@ class CallGate {
     else this.running -= 1;
   }
 
-  /** Waits until the current second has room for one more call of this kind, in every worker together. */
+  /**
+   * Takes one token from the kind's bucket in Redis, shared by every worker, waiting while it is
+   * empty. The bucket keeps at most `perSecond` tokens and refills at `perSecond` a second, so
+   * in any span of t seconds at most `perSecond` × (1 + t) calls start.
+   */
   private async takeRateToken(signal: AbortSignal | undefined): Promise<void> {
     for (;;) {
-      const now = Date.now();
-      const second = Math.floor(now / 1000);
-      const key = `${this.rateKey}:${second}`;
-      const [[, count]] = (await this.redis.multi().incr(key).pexpire(key, 2000).exec()) as [[Error | null, number]];
-      if (count <= this.limits.perSecond) return;
-      // Spread the waiters over the next second rather than waking them all at its start.
-      await sleep((second + 1) * 1000 - now + Math.floor(Math.random() * 100), signal);
+      const waitMs = Number(await this.redis.eval(TOKEN_BUCKET_SCRIPT, 1, this.rateKey, this.limits.perSecond));
+      if (waitMs <= 0) return;
+      // A little jitter keeps the waiters of one worker from all waking at the same moment.
+      await sleep(waitMs + Math.floor(Math.random() * 20), signal);
     }
   }
 

@@ -84,7 +84,7 @@ describe('secret values in memory', () => {
   function fileStore(): SecretStore {
     const directory = mkdtempSync(join(tmpdir(), 'rekey-wipe-'));
     directories.push(directory);
-    return createFileStore({ REKEY_FILE_STORE: join(directory, 'store.json'), REKEY_MASTER_KEY: Buffer.alloc(32, 3).toString('base64') });
+    return createFileStore({ REKEY_FILE_STORE: join(directory, 'store.json'), REKEY_MASTER_KEY: Buffer.alloc(32, 3).toString('base64') }) as unknown as SecretStore;
   }
 
   it('are wiped after a rotation', async () => {

@@ -22,6 +22,14 @@ export interface ThrottleRule {
   response?: ThrottleResponse;
 }
 
+/**
+ * A request rate the proxy enforces like an AWS API: a token bucket of `perSecond` tokens that
+ * refills at `perSecond` a second. A request that finds it empty gets the `throttling` response.
+ */
+export interface RateLimit {
+  perSecond: number;
+}
+
 /** One request the proxy received, without its body or signature. */
 export interface ProxiedRequest {
   action: string;
@@ -46,16 +54,21 @@ export class ThrottleProxy {
   readonly #upstream: URL;
   readonly #remaining = new Map<string, { count: number; response: ThrottleResponse }>();
   readonly #requests: ProxiedRequest[] = [];
+  readonly #rate: RateLimit | null;
+  #tokens = 0;
+  #refilledAt = performance.now();
 
-  private constructor(server: Server, upstream: URL, rules: readonly ThrottleRule[]) {
+  private constructor(server: Server, upstream: URL, rules: readonly ThrottleRule[], rate: RateLimit | null) {
     this.#server = server;
     this.#upstream = upstream;
+    this.#rate = rate;
+    this.#tokens = rate?.perSecond ?? 0;
     for (const rule of rules) this.#remaining.set(rule.action, { count: rule.count, response: rule.response ?? 'throttling' });
   }
 
-  static async start(rules: readonly ThrottleRule[], upstream: string = MOTO_URL): Promise<ThrottleProxy> {
+  static async start(rules: readonly ThrottleRule[], upstream: string = MOTO_URL, rate: RateLimit | null = null): Promise<ThrottleProxy> {
     const server = createServer();
-    const proxy = new ThrottleProxy(server, new URL(upstream), rules);
+    const proxy = new ThrottleProxy(server, new URL(upstream), rules, rate);
     server.on('request', (req, res) => {
       proxy.#handle(req, res).catch((error: unknown) => {
         res.destroy(error instanceof Error ? error : new Error(String(error)));
@@ -102,6 +115,11 @@ export class ThrottleProxy {
     };
     this.#requests.push(entry);
 
+    if (!this.#takeToken()) {
+      entry.throttled = true;
+      entry.status = sendThrottled(res, 'throttling', target === null ? 'query' : 'json');
+      return;
+    }
     const rule = this.#remaining.get(action);
     if (rule !== undefined && rule.count > 0) {
       rule.count -= 1;
@@ -110,6 +128,17 @@ export class ThrottleProxy {
       return;
     }
     entry.status = await this.#forward(req, body, res);
+  }
+
+  /** Takes a token from the rate bucket; true when there was one, or when no rate is set. */
+  #takeToken(): boolean {
+    if (this.#rate === null) return true;
+    const now = performance.now();
+    this.#tokens = Math.min(this.#rate.perSecond, this.#tokens + ((now - this.#refilledAt) * this.#rate.perSecond) / 1000);
+    this.#refilledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   #forward(req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<number> {
