@@ -174,9 +174,9 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
 
   /**
    * Decides what a rejected new secret means. Entra ID returns AADSTS7000215 both while a secret
-   * propagates and for a secret that does not exist, so the rejection is NOT_READY while the
-   * secret is listed and younger than the verify window, and VERIFY_FAILED once it is gone or
-   * older, because the engine's retries could not help then.
+   * propagates and for a secret that does not exist. So the rejection is NOT_READY while the
+   * secret is listed and younger than the verify window. Once it is gone or older, the rejection
+   * is VERIFY_FAILED, because the engine's retries could not help then.
    */
   async #rejectionError(params: AzureAppClientSecretParams, keyId: string, quoted: string, ctx: StepContext): Promise<RekeyError> {
     const application = await this.#getApplication(params.appId, ctx);

@@ -66,19 +66,19 @@ export function classifyPasswords(application: ApplicationView, known: KnownKeys
   const keyIds = application.passwordCredentials.map((password) => password.keyId);
   const recorded = known.currentKeyId !== null && keyIds.includes(known.currentKeyId) ? known.currentKeyId : null;
   const orphanKeyIds = keyIds.filter((keyId) => keyId !== recorded && known.unpromotedKeyIds.includes(keyId));
-  const kept = application.passwordCredentials.filter((password) => !orphanKeyIds.includes(password.keyId));
+  const remaining = application.passwordCredentials.filter((password) => !orphanKeyIds.includes(password.keyId));
 
-  if (limit !== null && kept.length >= limit.limit) {
-    const listed = kept.map((password) => (password.keyId === recorded ? `${password.keyId} (current)` : password.keyId)).join(', ');
+  if (limit !== null && remaining.length >= limit.limit) {
+    const listed = remaining.map((password) => (password.keyId === recorded ? `${password.keyId} (current)` : password.keyId)).join(', ');
     throw new RekeyError(
       'KEY_QUOTA',
-      `${describeApplication(application)} already has ${kept.length} client secrets, and ${limit.source} is ${limit.limit}: ${listed}. ` +
+      `${describeApplication(application)} already has ${remaining.length} client secrets, and ${limit.source} is ${limit.limit}: ${listed}. ` +
         'rekey deletes only secrets that it minted and never promoted, so remove an unused secret by hand, then retry',
     );
   }
 
-  const newestFirst = [...kept].sort((left, right) => startOf(right) - startOf(left));
+  const newestFirst = [...remaining].sort((left, right) => startOf(right) - startOf(left));
   const current = recorded ?? newestFirst[0]?.keyId ?? null;
-  const otherKeyIds = kept.map((password) => password.keyId).filter((keyId) => keyId !== current);
+  const otherKeyIds = remaining.map((password) => password.keyId).filter((keyId) => keyId !== current);
   return { currentKeyId: current, orphanKeyIds, otherKeyIds };
 }

@@ -23,9 +23,10 @@ import type { AddressInfo } from 'node:net';
  * client change only the applications it owns (Application.ReadWrite.OwnedBy). Key Vault lets
  * only the clients in `vaultClients` in (a role assignment such as Key Vault Secrets Officer).
  *
- * Test controls: a propagation delay during which the token endpoint rejects a new secret with
- * AADSTS7000215, a limit on secrets per application, 429 responses with Retry-After, an addPassword
- * that creates the secret and then returns 503, and a log of every request.
+ * Tests control a propagation delay, during which the token endpoint rejects a new secret with
+ * AADSTS7000215, and a limit on secrets per application. They can also request 429 responses with
+ * Retry-After and an addPassword that creates the secret and then returns 503, and they can read
+ * a log of every request.
  */
 
 export const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
@@ -120,7 +121,7 @@ class HttpError extends Error {
 }
 
 export class FakeAzure {
-  readonly tenantId = randomUUID();
+  readonly tenantId: string = randomUUID();
   /** rekey's own identity: a client that owns the applications created with `createApplication`. */
   readonly admin: { clientId: string; secret: string };
   /** Client ids that Key Vault lets read and write secrets. */
@@ -214,14 +215,14 @@ export class FakeAzure {
     return this.#findByAppId(appId).passwords.map((password) => this.#publicPassword(password));
   }
 
-  /** Answers the next `count` requests of `route` with 429 and `Retry-After: retryAfterSeconds`. */
+  /** Makes the next `count` requests of `route` return 429 with `Retry-After: retryAfterSeconds`. */
   throttle(route: ThrottledRoute, count: number, retryAfterSeconds: number): void {
     const queue = this.#throttles.get(route) ?? [];
     for (let index = 0; index < count; index += 1) queue.push({ retryAfterSeconds });
     this.#throttles.set(route, queue);
   }
 
-  /** Makes the next `count` addPassword requests create their secret and then answer 503, as a lost response does. */
+  /** Makes the next `count` addPassword requests create their secret and then return 503, as when the response is lost. */
   failAfterCreate(count: number): void {
     this.#failAfterCreate = count;
   }
@@ -491,8 +492,8 @@ export class FakeAzure {
     if (typeof keyId !== 'string') throw this.#graphError(400, 'Request_BadRequest', "The request body must contain 'keyId'.");
     const index = application.passwords.findIndex((password) => password.keyId === keyId);
     if (index === -1) {
-      // NOTE: Graph's reference does not document the answer for an unknown keyId; the fake
-      // answers 404 and rekey's client checks the list again either way.
+      // NOTE: Graph's reference does not document the response for an unknown keyId. The fake
+      // returns 404, and rekey's client checks the list again for any 400 or 404.
       throw this.#graphError(404, 'Request_ResourceNotFound', `No password credential with keyId '${keyId}' exists on application '${application.id}'.`);
     }
     application.passwords.splice(index, 1);

@@ -10,7 +10,7 @@ describe('Azure fake', () => {
     return rawRequest(`${fake.url}${path}`, authority.caFile, options);
   }
 
-  function tokenRequest(clientId: string, secret: string, audience: string, tenant = fake.tenantId): Promise<RawResponse> {
+  function tokenRequest(clientId: string, secret: string, audience: string, tenant: string = fake.tenantId): Promise<RawResponse> {
     return send(`/${tenant}/oauth2/v2.0/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
