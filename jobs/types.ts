@@ -89,4 +89,6 @@ export interface LastRotation {
   oldKeyId: string | null;
   newKeyId: string | null;
   finishedAt: string;
+  /** Set when an admin force-closed the rotation (outcome `force-closed`): who did it and why. */
+  forceClosed?: { actor: string; reason: string };
 }

@@ -8,6 +8,7 @@ import { tokenStoreFor } from './token-store-select.js';
 import { handleError, sendProblem } from './problem.js';
 import { registerAdvisoryRoutes } from './routes/advisories.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerCredentialRoutes } from './routes/credentials.js';
 import { registerEnvironmentRoutes } from './routes/environments.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerRotationRoutes } from './routes/rotations.js';
@@ -83,5 +84,6 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   registerWebhookRoutes(app, runtime);
   registerAdvisoryRoutes(app, runtime);
   registerAuditRoutes(app, runtime);
+  registerCredentialRoutes(app, runtime);
   return app;
 }

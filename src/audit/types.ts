@@ -1,5 +1,8 @@
-/** Outcomes of a step (or of a whole run) that the audit trail records. */
-export const AUDIT_OUTCOMES = ['started', 'succeeded', 'failed', 'retrying', 'skipped', 'resumed', 'requested'] as const;
+/**
+ * Outcomes of a step (or of a whole run) that the audit trail records. `force-closed` ends a
+ * stuck rotation that an admin closed without touching any provider or store.
+ */
+export const AUDIT_OUTCOMES = ['started', 'succeeded', 'failed', 'retrying', 'skipped', 'resumed', 'requested', 'force-closed'] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 /** The step name of events about a whole run rather than one of its steps. */

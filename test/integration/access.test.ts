@@ -31,6 +31,7 @@ const ROUTES: Array<{ name: string; role: 'viewer' | 'operator' | 'admin'; envir
   { name: 'delete dependencies', role: 'operator', environment: 'demo', request: { method: 'DELETE', url: '/v1/environments/demo/dependencies/none.txt' } },
   { name: 'post advisory', role: 'operator', environment: null, request: { method: 'POST', url: '/v1/advisories?dryRun=true', payload: ADVISORY } },
   { name: 'revoke first', role: 'admin', environment: 'demo', request: { method: 'POST', url: '/v1/environments/demo/rotations', payload: { reason: 'access test', mode: 'incident', revokeFirst: true, dryRun: true } } },
+  { name: 'force-close', role: 'admin', environment: 'demo', request: { method: 'POST', url: '/v1/environments/demo/credentials/api-token/force-close', payload: { reason: 'access test' } } },
 ];
 
 describe('access control', () => {
@@ -106,8 +107,10 @@ describe('access control', () => {
       const allowed = ROUTES.filter((route) => holder === 'admin' || route.role === 'viewer' || (holder === 'operator' && route.role === 'operator'));
       for (const route of allowed) {
         const response = await send(route, `Bearer ${tokens[holder]}`);
-        expect([200, 202, 204, 404], `${holder} ${route.name}`).toContain(response.statusCode);
+        expect([200, 202, 204, 404, 409], `${holder} ${route.name}`).toContain(response.statusCode);
         if (response.statusCode === 404) expect(['RUN_NOT_FOUND', 'DEPENDENCY_FILE_NOT_FOUND'], `${holder} ${route.name}`).toContain(response.json().code);
+        // The credential has no rotation, so a force-close that passed the checks finds nothing to close.
+        if (response.statusCode === 409) expect(response.json().code, `${holder} ${route.name}`).toBe('NOTHING_TO_CLOSE');
       }
     }
   });
