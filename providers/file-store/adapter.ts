@@ -68,6 +68,8 @@ export function createFileStore(env: Env, options: FileStoreOptions = {}): FileS
  */
 class EncryptedFileStore implements FileStore {
   readonly kind = FILE_STORE_KIND;
+  /** A local file behind a lock: the lock orders writers, so the limits only bound memory. */
+  readonly callLimits = { concurrency: 64, perSecond: 10_000 };
   readonly paramsSchema = paramsSchema;
   readonly storeFile: string;
   readonly #masterKeyFile: string;

@@ -16,6 +16,8 @@ function keyIdOf(secret: SecretValue, ctx: Pick<StepContext, 'keyDigest'>): stri
  */
 export class GeneratedSecretProvider implements CredentialProvider<GeneratedSecretParams> {
   readonly kind = GENERATED_SECRET_KIND;
+  /** Local work only: no remote service to protect, so the limits only bound memory. */
+  readonly callLimits = { concurrency: 64, perSecond: 10_000 };
   readonly family = 'set' as const;
   readonly paramsSchema = GENERATED_SECRET_PARAMS_SCHEMA;
   readonly secretFields = ['secret'] as const;

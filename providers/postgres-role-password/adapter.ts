@@ -189,6 +189,8 @@ class PasswordMethodError extends Error {
  */
 export class PostgresRolePasswordProvider implements CredentialProvider<PostgresRolePasswordParams> {
   readonly kind = POSTGRES_ROLE_PASSWORD_KIND;
+  /** An estimate for one admin connection pool per server; REKEY_CALL_LIMITS overrides it. */
+  readonly callLimits = { concurrency: 8, perSecond: 100 };
   readonly family = 'set' as const;
   readonly paramsSchema = POSTGRES_ROLE_PASSWORD_PARAMS_SCHEMA;
   readonly secretFields = ['password'] as const;

@@ -97,6 +97,8 @@ interface AdminTarget {
  */
 export class RedisAclPasswordProvider implements CredentialProvider<RedisAclPasswordParams> {
   readonly kind = REDIS_ACL_PASSWORD_KIND;
+  /** An estimate for one admin connection per server; REKEY_CALL_LIMITS overrides it. */
+  readonly callLimits = { concurrency: 8, perSecond: 100 };
   readonly family = 'set' as const;
   readonly paramsSchema = REDIS_ACL_PASSWORD_PARAMS_SCHEMA;
   readonly secretFields = ['password'] as const;

@@ -26,6 +26,8 @@ function roleNotFound(role: string, mount: string): RekeyError {
  */
 export class VaultApproleSecretIdProvider implements CredentialProvider<VaultApproleSecretIdParams> {
   readonly kind = VAULT_APPROLE_SECRET_ID_KIND;
+  /** An estimate well below a Vault cluster's usual request capacity; REKEY_CALL_LIMITS overrides it. */
+  readonly callLimits = { concurrency: 16, perSecond: 100 };
   readonly family = 'minted' as const;
   readonly paramsSchema = VAULT_APPROLE_SECRET_ID_PARAMS_SCHEMA;
   readonly secretFields = ['secret_id'] as const;

@@ -95,6 +95,8 @@ function currentIsReadable(metadata: KvMetadata): boolean {
  */
 export class VaultKvStore implements SecretStore<VaultKvParams> {
   readonly kind = VAULT_KV_KIND;
+  /** An estimate well below a Vault cluster's usual request capacity; REKEY_CALL_LIMITS overrides it. */
+  readonly callLimits = { concurrency: 16, perSecond: 100 };
   readonly paramsSchema = VAULT_KV_PARAMS_SCHEMA;
 
   readonly #client: VaultClient;
