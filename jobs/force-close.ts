@@ -6,19 +6,19 @@ import { RekeyError } from '../src/errors.js';
 import type { Runtime } from './runtime.js';
 import type { LastRotation, Requester, RotateJobData } from './types.js';
 
-/** The string a `SecretValue` serialises to; the audit trail rejects any record that contains it. */
+/** The string a `SecretValue` serialises to. The audit trail rejects any record that contains it. */
 const REDACTED_MARKER = '[redacted]';
 
 export interface ForceCloseRequest extends Requester {
   environment: string;
   credentialId: string;
-  /** Why the admin closes the rotation, recorded in the audit trail and the last rotation. */
+  /** The admin's reason for the close, recorded in the audit trail and in the last rotation. */
   reason: string;
 }
 
 /**
- * What was stuck: a claim that no live worker will release, or a finished rotation whose old
- * key's revoke job failed for good.
+ * The kind of stuck rotation: a claim that no live worker will release, or a finished rotation
+ * whose old key's revoke job failed for good.
  */
 export type StuckKind = 'claim' | 'revocation-pending';
 
@@ -158,7 +158,7 @@ class JobTakenError extends Error {
   }
 }
 
-/** Removes a job unless a worker locked it meanwhile; BullMQ checks the lock and removes in one script. */
+/** Removes a job unless a worker locked it meanwhile. BullMQ checks the lock and removes the job in one Lua script. */
 async function removeJob(snapshot: JobSnapshot): Promise<RemovedJob> {
   try {
     await snapshot.job.remove({ removeChildren: false });
@@ -169,7 +169,7 @@ async function removeJob(snapshot: JobSnapshot): Promise<RemovedJob> {
   return removalOf(snapshot);
 }
 
-/** Whether a preflight job still waits to run, so that removing it keeps it from starting. */
+/** Returns whether a preflight job still waits to run, so that removing it keeps it from starting. */
 function isQueued(plan: JobSnapshot | null): plan is JobSnapshot {
   return isRemovable(plan) && plan.state !== 'failed';
 }
@@ -197,6 +197,7 @@ async function closeRotation(runtime: Runtime, request: ForceCloseRequest, provi
       const { job } = error.snapshot;
       const detail = `a worker started the ${job.name} job ${job.id ?? ''} of rotation ${rotationId} while force-close ran; removed before that: ${describeJobs(removedJobs)}; the claim and the last rotation are unchanged`;
       await audit.append({ ...base, outcome: 'failed', detail: { action: 'force-close', reason, removedJobs: describeJobs(removedJobs) }, error: { code: 'WORKER_ACTIVE', message: error.message, retryable: true } });
+      runtime.logger.warn({ environment, credentialId, runId, rotationId, jobId: job.id, removedJobs: describeJobs(removedJobs) }, 'force-close stopped: a worker locked a job of the rotation during the close');
       return reject(409, 'WORKER_ACTIVE', detail);
     }
     // A worker that lost its lock while blocked still holds an older fence: raising it makes that
@@ -229,9 +230,9 @@ async function closeRotation(runtime: Runtime, request: ForceCloseRequest, provi
 
 /**
  * Takes a credential out of a run whose preflight never created its rotate job. A preflight that
- * is still queued is removed and, when the run has other credentials, queued again without this
- * one; the preflight reads the run record only when it starts. A run left with nothing to do,
- * or whose preflight failed for good or is gone, is marked failed.
+ * is still queued is removed. When the run has other credentials, it is queued again without
+ * this one, which works because the preflight reads the run record only when it starts. A run
+ * left with nothing to do, or whose preflight failed for good or is gone, is marked failed.
  */
 async function detachFromPreflight(runtime: Runtime, stuck: StuckRotation): Promise<RemovedJob[]> {
   const run = await runtime.records.getRun(stuck.runId);

@@ -65,7 +65,7 @@ function registryWithFailingRevoke(env: Env): Registry {
   return new Registry(env, providers, STORES);
 }
 
-/** A gate that holds rotations at their first step boundary while it is closed. */
+/** A gate that stops rotations at their first step boundary until it opens. */
 let gate: { reached: () => void; opened: Promise<void> } | null = null;
 
 function closeGate(): { reached: Promise<void>; open: () => void } {
@@ -203,7 +203,7 @@ describe('force-close of a stuck rotation', () => {
 
     beforeAll(async () => {
       // The worker loses the rotation's fence while it waits at a step boundary, as when another
-      // worker took it over and died: its job fails for good and nobody releases the claim.
+      // worker took it over and died: its job fails for good and the claim is never released.
       const held = closeGate();
       ({ rotationId } = await rotate('fenced-secret'));
       await held.reached;

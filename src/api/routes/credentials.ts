@@ -12,7 +12,7 @@ interface ForceCloseBody {
 }
 
 export function registerCredentialRoutes(app: FastifyInstance, runtime: Runtime): void {
-  // Closing a rotation can leave an old key working that nobody revoked: admins only.
+  // Closing a rotation can leave an old key working that rekey never revoked, so only admins may.
   app.post<{ Params: { environment: string; credentialId: string }; Body: ForceCloseBody }>('/v1/environments/:environment/credentials/:credentialId/force-close', {
     config: { role: 'admin' },
     bodyLimit: FORCE_CLOSE_BODY_LIMIT,
