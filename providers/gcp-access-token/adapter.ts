@@ -90,7 +90,17 @@ export class GcpAccessTokenProvider implements CredentialProvider<GcpAccessToken
   /** Asks the tokeninfo endpoint whether the token is valid and carries the requested scopes. */
   async verify(params: GcpAccessTokenParams, material: Material, ctx: StepContext): Promise<void> {
     const token = secretField(material, ACCESS_TOKEN_FIELD);
-    const { httpStatus, body } = await this.#auth.tokenInfo(token, ctx.signal);
+    let tokenInfo;
+    try {
+      tokenInfo = await this.#auth.tokenInfo(token, ctx.signal);
+    } catch (error) {
+      // An unreachable endpoint says nothing about the token, so the engine polls again.
+      if (error instanceof RekeyError && error.retryable) {
+        throw new RekeyError('NOT_READY', `access token ${material.keyId} could not be checked yet: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    const { httpStatus, body } = tokenInfo;
     if (httpStatus === 429 || httpStatus >= 500) {
       throw new RekeyError('NOT_READY', `the tokeninfo endpoint could not check access token ${material.keyId} of ${params.serviceAccount} yet: HTTP ${httpStatus}`);
     }

@@ -88,6 +88,21 @@ function keyFileOf(material: Material): ServiceAccountKeyFile {
   return parseServiceAccountKeyFile(JSON.stringify(fields), `the stored key file of key ${material.keyId}`);
 }
 
+/**
+ * Awaits a call of verify, turning a retryable failure (a throttled or unreachable endpoint) into
+ * NOT_READY, so that the engine polls again instead of discarding a key that may work.
+ */
+async function whileReachable<T>(call: Promise<T>, keyId: string): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof RekeyError && error.retryable) {
+      throw new RekeyError('NOT_READY', `key ${keyId} could not be checked yet: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
 function isKeyCreationPolicyError(error: unknown): boolean {
   const google = googleApiErrorOf(error);
   if (google?.status !== 'FAILED_PRECONDITION') return false;
@@ -163,7 +178,7 @@ export class GcpServiceAccountKeyProvider implements CredentialProvider<GcpServi
       throw new RekeyError('VERIFY_FAILED', `the key file of key ${material.keyId} belongs to ${keyFile.client_email} (key ${keyFile.private_key_id}), not to service account ${params.serviceAccount}`);
     }
 
-    const exchange = await this.#auth.exchangeKey(keyFile, ctx.signal);
+    const exchange = await whileReachable(this.#auth.exchangeKey(keyFile, ctx.signal), material.keyId);
     if (exchange.ok) {
       exchange.accessToken.wipe();
       ctx.logger.debug({ serviceAccount: params.serviceAccount, keyId: material.keyId }, 'service account key accepted by the token endpoint');
@@ -178,7 +193,7 @@ export class GcpServiceAccountKeyProvider implements CredentialProvider<GcpServi
       throw new RekeyError('VERIFY_FAILED', `the token endpoint rejected key ${material.keyId} of ${params.serviceAccount}: ${rejection}`);
     }
 
-    const key = await this.#getKey(params, material.keyId, ctx);
+    const key = await whileReachable(this.#getKey(params, material.keyId, ctx), material.keyId);
     if (key === null || key.disabled) {
       throw new RekeyError('VERIFY_FAILED', `key ${material.keyId} of ${params.serviceAccount} is ${key === null ? 'deleted' : 'disabled'}, so the token endpoint rejects it: ${rejection}`);
     }

@@ -208,6 +208,24 @@ describe('gcp-service-account-key provider', () => {
       expect(attempts).toBeGreaterThan(2);
     });
 
+    it('keeps polling when IAM is unavailable', async () => {
+      testbed.fake.propagationDelayMs = 60_000;
+      const ctx = gcpStepContext();
+      const material = await provider.mint({ serviceAccount: account }, ctx);
+      testbed.fake.injectFault({
+        method: 'GET', path: new RegExp(`/keys/${material.keyId}$`), status: 503, times: 1,
+        body: { error: { code: 503, message: 'The service is currently unavailable.', status: 'UNAVAILABLE' } },
+      });
+
+      const error = await rejection(provider.verify({ serviceAccount: account }, material, ctx));
+
+      expect(error.code).toBe('NOT_READY');
+      expect(error.message).toBe(
+        `key ${material.keyId} could not be checked yet: iam.serviceAccountKeys.get on key ${material.keyId} of service account ${account} failed: ` +
+          'UNAVAILABLE: The service is currently unavailable.',
+      );
+    });
+
     it('fails a key that is still rejected past the window', async () => {
       const shortWindow = createGcpServiceAccountKeyProvider({ ...testbed.env, REKEY_GCP_VERIFY_WINDOW_MS: '600', REKEY_GCP_VERIFY_INTERVAL_MS: '100' });
       testbed.fake.propagationDelayMs = 60_000;
