@@ -94,7 +94,7 @@ export class GcpAccessTokenProvider implements CredentialProvider<GcpAccessToken
     try {
       tokenInfo = await this.#auth.tokenInfo(token, ctx.signal);
     } catch (error) {
-      // An unreachable endpoint says nothing about the token, so the engine polls again.
+      // An unreachable endpoint proves nothing about the token, so the engine polls again.
       if (error instanceof RekeyError && error.retryable) {
         throw new RekeyError('NOT_READY', `access token ${material.keyId} could not be checked yet: ${error.message}`, { cause: error });
       }
