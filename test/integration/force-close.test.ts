@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForceCloseResult } from '../../jobs/force-close.js';
@@ -16,7 +19,9 @@ import { RekeyError } from '../../src/errors.js';
 import { Registry, type ProviderEntry } from '../../src/registry.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
-const CREDENTIALS = ['busy-secret', 'fenced-secret', 'delayed-secret', 'api-only-secret', 'raced-secret', 'preflight-secret', 'pair-one', 'pair-two', 'revoke-secret', 'idle-secret'];
+const CLI = resolve('dist/src/cli/main.js');
+
+const CREDENTIALS = ['busy-secret', 'fenced-secret', 'delayed-secret', 'api-only-secret', 'raced-secret', 'cli-secret', 'preflight-secret', 'pair-one', 'pair-two', 'revoke-secret', 'idle-secret'];
 
 const INVENTORY = `
 environments:
@@ -175,11 +180,29 @@ describe('force-close of a stuck rotation', () => {
     });
   }
 
+  /** Leaves a claimed rotation whose rotate job waits for a retry an hour away, as a backoff would. */
+  async function delayedRotation(credentialId: string): Promise<{ runId: string; rotationId: string }> {
+    const runId = randomUUID();
+    const rotationId = randomUUID();
+    expect(await harness.runtime.records.claim('demo', credentialId, runId, rotationId)).toBeNull();
+    const run: RunRecord = {
+      runId, environment: 'demo', mode: 'incident', revokeFirst: false, dryRun: false, reason: 'stuck', actor: 'bootstrap-admin', trigger: 'api',
+      createdAt: new Date().toISOString(), status: 'running', rotations: [{ credentialId, rotationId }], plan: [], finishedAt: null, error: null,
+    };
+    await harness.runtime.records.saveRun(run);
+    const data: RotateJobData = {
+      runId, rotationId, environment: 'demo', credentialId, mode: 'incident', revokeFirst: false, actor: 'bootstrap-admin', trigger: 'api', state: initialRotationState(),
+    };
+    await harness.runtime.queue.add(JOB.rotate, data, { jobId: rotationId, delay: 3_600_000, attempts: 5 });
+    expect(await jobState(rotationId)).toBe('delayed');
+    return { runId, rotationId };
+  }
+
   describe('when a worker runs the rotate job', () => {
     it('answers 409 and changes nothing', async () => {
-      const held = closeGate();
+      const gated = closeGate();
       const { runId, rotationId } = await rotate('busy-secret');
-      await held.reached;
+      await gated.reached;
       const before = await snapshot('busy-secret', rotationId);
 
       const response = await forceClose('busy-secret', 'the worker looks slow');
@@ -190,7 +213,7 @@ describe('force-close of a stuck rotation', () => {
       expect(await snapshot('busy-secret', rotationId)).toBe(before);
       expect(JSON.parse(before).rotate).toBe('active');
 
-      held.open();
+      gated.open();
       const run = await harness.waitForRun(runId);
       expect(run.status).toBe('completed');
       expect(await harness.runtime.records.activeRotation('demo', 'busy-secret')).toBeNull();
@@ -204,11 +227,11 @@ describe('force-close of a stuck rotation', () => {
     beforeAll(async () => {
       // The worker loses the rotation's fence while it waits at a step boundary, as when another
       // worker took it over and died: its job fails for good and the claim is never released.
-      const held = closeGate();
+      const gated = closeGate();
       ({ rotationId } = await rotate('fenced-secret'));
-      await held.reached;
+      await gated.reached;
       await harness.runtime.records.takeFence(rotationId);
-      held.open();
+      gated.open();
       await waitUntil('the rotate job to fail', async () => (await jobState(rotationId)) === 'failed');
       expect(await harness.runtime.records.activeRotation('demo', 'fenced-secret')).toMatchObject({ rotationId });
 
@@ -255,24 +278,6 @@ describe('force-close of a stuck rotation', () => {
   });
 
   describe('when the rotate job waits in the delayed set', () => {
-    /** Leaves a claimed rotation whose rotate job waits for a retry an hour away, as a backoff would. */
-    async function delayedRotation(credentialId: string): Promise<{ runId: string; rotationId: string }> {
-      const runId = randomUUID();
-      const rotationId = randomUUID();
-      expect(await harness.runtime.records.claim('demo', credentialId, runId, rotationId)).toBeNull();
-      const run: RunRecord = {
-        runId, environment: 'demo', mode: 'incident', revokeFirst: false, dryRun: false, reason: 'stuck', actor: 'bootstrap-admin', trigger: 'api',
-        createdAt: new Date().toISOString(), status: 'running', rotations: [{ credentialId, rotationId }], plan: [], finishedAt: null, error: null,
-      };
-      await harness.runtime.records.saveRun(run);
-      const data: RotateJobData = {
-        runId, rotationId, environment: 'demo', credentialId, mode: 'incident', revokeFirst: false, actor: 'bootstrap-admin', trigger: 'api', state: initialRotationState(),
-      };
-      await harness.runtime.queue.add(JOB.rotate, data, { jobId: rotationId, delay: 3_600_000, attempts: 5 });
-      expect(await jobState(rotationId)).toBe('delayed');
-      return { runId, rotationId };
-    }
-
     it('removes the delayed job, and a new rotation completes', async () => {
       const { rotationId } = await delayedRotation('delayed-secret');
 
@@ -306,7 +311,7 @@ describe('force-close of a stuck rotation', () => {
       expect((await rotateToCompletion('raced-secret')).outcome).toBe('rotated');
     });
 
-    it('is closed through an API process without a worker, on the same audit chain', async () => {
+    it('closes from an API-only process', async () => {
       const { rotationId } = await delayedRotation('api-only-secret');
       const apiRuntime = createRuntime({ env: harness.env, withAudit: false, logger: harness.runtime.logger });
       const apiOnly = await buildServer(apiRuntime);
@@ -324,6 +329,28 @@ describe('force-close of a stuck rotation', () => {
     });
   });
 
+  describe('when an admin runs rekey force-close', () => {
+    it('closes the rotation and audits the cli trigger', async () => {
+      if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
+      const { rotationId } = await delayedRotation('cli-secret');
+      const address = await harness.app.listen({ host: '127.0.0.1', port: 0 });
+
+      // The API runs in this process, so the CLI must run without blocking its event loop.
+      const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'force-close', 'demo', 'cli-secret', '--reason', 'closed from the CLI'], {
+        env: { ...process.env, REKEY_URL: address, REKEY_TOKEN: adminToken },
+        timeout: 60_000,
+      });
+
+      expect(stdout).toContain(`force-closed rotation ${rotationId}`);
+      expect(stdout).toContain(`rotate ${rotationId} (delayed)`);
+      expect(stdout).toContain('claim released');
+      const record = auditRecords(rotationId).find((candidate) => candidate.outcome === 'force-closed');
+      expect(record?.trigger).toBe('cli');
+      expect(record?.actor).toBe(adminActor);
+      expect(record?.detail?.reason).toBe('closed from the CLI');
+    });
+  });
+
   describe('when the preflight has not run yet', () => {
     /** Runs `work` while the worker takes no job, so a submitted run's preflight stays queued. */
     async function withPausedWorker<T>(work: () => Promise<T>): Promise<T> {
@@ -335,7 +362,7 @@ describe('force-close of a stuck rotation', () => {
       }
     }
 
-    it('removes the queued preflight of a run of one credential and fails the run', async () => {
+    it('removes a queued single-credential preflight', async () => {
       await withPausedWorker(async () => {
         const { runId } = await rotate('preflight-secret');
         const response = await forceClose('preflight-secret', 'no worker will run this preflight');
@@ -347,7 +374,7 @@ describe('force-close of a stuck rotation', () => {
       expect((await rotateToCompletion('preflight-secret')).outcome).toBe('rotated');
     });
 
-    it('queues the preflight again for the run\'s other credentials', async () => {
+    it('requeues the preflight for other credentials', async () => {
       const runId = await withPausedWorker(async () => {
         const response = await harness.app.inject({
           method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'pair', mode: 'incident', credentials: ['pair-one', 'pair-two'] },
