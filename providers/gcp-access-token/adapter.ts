@@ -90,19 +90,11 @@ export class GcpAccessTokenProvider implements CredentialProvider<GcpAccessToken
   /** Asks the tokeninfo endpoint whether the token is valid and carries the requested scopes. */
   async verify(params: GcpAccessTokenParams, material: Material, ctx: StepContext): Promise<void> {
     const token = secretField(material, ACCESS_TOKEN_FIELD);
-    let tokenInfo;
-    try {
-      tokenInfo = await this.#auth.tokenInfo(token, ctx.signal);
-    } catch (error) {
-      // An unreachable endpoint proves nothing about the token, so the engine polls again.
-      if (error instanceof RekeyError && error.retryable) {
-        throw new RekeyError('NOT_READY', `access token ${material.keyId} could not be checked yet: ${error.message}`, { cause: error });
-      }
-      throw error;
-    }
-    const { httpStatus, body } = tokenInfo;
+    const { httpStatus, body } = await this.#auth.tokenInfo(token, ctx.signal);
     if (httpStatus === 429 || httpStatus >= 500) {
-      throw new RekeyError('NOT_READY', `the tokeninfo endpoint could not check access token ${material.keyId} of ${params.serviceAccount} yet: HTTP ${httpStatus}`);
+      // A busy endpoint proves nothing about the token: the engine polls on and keeps it staged.
+      const code = httpStatus === 429 ? 'THROTTLED' : 'UNAVAILABLE';
+      throw new RekeyError(code, `the tokeninfo endpoint could not check access token ${material.keyId} of ${params.serviceAccount}: HTTP ${httpStatus}`);
     }
     if (httpStatus !== 200) {
       const reason = typeof body.error_description === 'string' ? body.error_description.slice(0, 200) : `HTTP ${httpStatus}`;

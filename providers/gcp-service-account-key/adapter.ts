@@ -88,21 +88,6 @@ function keyFileOf(material: Material): ServiceAccountKeyFile {
   return parseServiceAccountKeyFile(JSON.stringify(fields), `the stored key file of key ${material.keyId}`);
 }
 
-/**
- * Awaits a call of verify, turning a retryable failure (a throttled or unreachable endpoint) into
- * NOT_READY, so that the engine polls again instead of discarding a key that may work.
- */
-async function whileReachable<T>(call: Promise<T>, keyId: string): Promise<T> {
-  try {
-    return await call;
-  } catch (error) {
-    if (error instanceof RekeyError && error.retryable) {
-      throw new RekeyError('NOT_READY', `key ${keyId} could not be checked yet: ${error.message}`, { cause: error });
-    }
-    throw error;
-  }
-}
-
 function isKeyCreationPolicyError(error: unknown): boolean {
   const google = googleApiErrorOf(error);
   if (google?.status !== 'FAILED_PRECONDITION') return false;
@@ -178,7 +163,7 @@ export class GcpServiceAccountKeyProvider implements CredentialProvider<GcpServi
       throw new RekeyError('VERIFY_FAILED', `the key file of key ${material.keyId} belongs to ${keyFile.client_email} (key ${keyFile.private_key_id}), not to service account ${params.serviceAccount}`);
     }
 
-    const exchange = await whileReachable(this.#auth.exchangeKey(keyFile, ctx.signal), material.keyId);
+    const exchange = await this.#auth.exchangeKey(keyFile, ctx.signal);
     if (exchange.ok) {
       exchange.accessToken.wipe();
       ctx.logger.debug({ serviceAccount: params.serviceAccount, keyId: material.keyId }, 'service account key accepted by the token endpoint');
@@ -187,13 +172,15 @@ export class GcpServiceAccountKeyProvider implements CredentialProvider<GcpServi
 
     const rejection = `${exchange.error}${exchange.description === '' ? '' : ` (${exchange.description})`}`;
     if (exchange.httpStatus === 429 || exchange.httpStatus >= 500) {
-      throw new RekeyError('NOT_READY', `the token endpoint could not check key ${material.keyId} of ${params.serviceAccount} yet: HTTP ${exchange.httpStatus} ${rejection}`);
+      // A busy endpoint proves nothing about the key: the engine polls on and keeps the key staged.
+      const code = exchange.httpStatus === 429 ? 'THROTTLED' : 'UNAVAILABLE';
+      throw new RekeyError(code, `the token endpoint could not check key ${material.keyId} of ${params.serviceAccount}: HTTP ${exchange.httpStatus} ${rejection}`);
     }
     if (exchange.error !== 'invalid_grant') {
       throw new RekeyError('VERIFY_FAILED', `the token endpoint rejected key ${material.keyId} of ${params.serviceAccount}: ${rejection}`);
     }
 
-    const key = await whileReachable(this.#getKey(params, material.keyId, ctx), material.keyId);
+    const key = await this.#getKey(params, material.keyId, ctx);
     if (key === null || key.disabled) {
       throw new RekeyError('VERIFY_FAILED', `key ${material.keyId} of ${params.serviceAccount} is ${key === null ? 'deleted' : 'disabled'}, so the token endpoint rejects it: ${rejection}`);
     }

@@ -208,7 +208,7 @@ describe('gcp-service-account-key provider', () => {
       expect(attempts).toBeGreaterThan(2);
     });
 
-    it('keeps polling when IAM is unavailable', async () => {
+    it('reports an unavailable IAM as retryable', async () => {
       testbed.fake.propagationDelayMs = 60_000;
       const ctx = gcpStepContext();
       const material = await provider.mint({ serviceAccount: account }, ctx);
@@ -219,11 +219,21 @@ describe('gcp-service-account-key provider', () => {
 
       const error = await rejection(provider.verify({ serviceAccount: account }, material, ctx));
 
-      expect(error.code).toBe('NOT_READY');
-      expect(error.message).toBe(
-        `key ${material.keyId} could not be checked yet: iam.serviceAccountKeys.get on key ${material.keyId} of service account ${account} failed: ` +
-          'UNAVAILABLE: The service is currently unavailable.',
-      );
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(error.retryable).toBe(true);
+      expect(error.message).toBe(`iam.serviceAccountKeys.get on key ${material.keyId} of service account ${account} failed: UNAVAILABLE: The service is currently unavailable.`);
+    });
+
+    it('reports a busy token endpoint as throttled', async () => {
+      const ctx = gcpStepContext();
+      const material = await provider.mint({ serviceAccount: account }, ctx);
+      testbed.fake.injectFault({ method: 'POST', path: /^\/token$/, status: 429, times: 1, body: { error: 'rate_limit_exceeded', error_description: 'Rate limit exceeded.' } });
+
+      const error = await rejection(provider.verify({ serviceAccount: account }, material, ctx));
+      await provider.verify({ serviceAccount: account }, material, ctx);
+
+      expect(error.code).toBe('THROTTLED');
+      expect(error.message).toBe(`the token endpoint could not check key ${material.keyId} of ${account}: HTTP 429 rate_limit_exceeded (Rate limit exceeded.)`);
     });
 
     it('fails a key that is still rejected past the window', async () => {
