@@ -9,6 +9,7 @@ import { describeTokenStoreLocation, openTokenStore, tokenStoreLocation } from '
 import { ROLES, type Role, type TokenStore } from '../api/tokens.js';
 import { parseDuration } from '../inventory/schema.js';
 import type { ForceCloseResult } from '../../jobs/force-close.js';
+import { JOB } from '../../jobs/types.js';
 import { ApiError, CLI_USER_AGENT, RekeyClient } from './client.js';
 import { runServe } from './serve.js';
 import { waitForRun } from './wait.js';
@@ -82,7 +83,8 @@ program
     }
     const removed = result.removedJobs.map((job) => `${job.name} ${job.id} (${job.state})`).join(', ');
     console.log(`force-closed rotation ${result.rotationId} of run ${result.runId} (${result.closed}, was ${result.previousOutcome}); removed jobs: ${removed === '' ? 'none' : removed}; claim ${result.releasedClaim ? 'released' : 'not held'}`);
-    if (result.closed === 'revocation-pending' && result.lastRotation.oldKeyId !== null) {
+    const revokeRemoved = result.closed === 'revocation-pending' || result.removedJobs.some((job) => job.name === JOB.revoke);
+    if (revokeRemoved && result.lastRotation.oldKeyId !== null) {
       console.error(`warning: old key ${result.lastRotation.oldKeyId} was never revoked by rekey and may still work; check it and revoke it by hand`);
     }
   });

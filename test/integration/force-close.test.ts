@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Job } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ForceCloseResult } from '../../jobs/force-close.js';
 import { createRuntime } from '../../jobs/runtime.js';
@@ -21,7 +21,7 @@ import { startHarness, type Harness } from '../support/harness.js';
 
 const CLI = resolve('dist/src/cli/main.js');
 
-const CREDENTIALS = ['busy-secret', 'fenced-secret', 'delayed-secret', 'api-only-secret', 'raced-secret', 'cli-secret', 'preflight-secret', 'pair-one', 'pair-two', 'revoke-secret', 'idle-secret'];
+const CREDENTIALS = ['busy-secret', 'fenced-secret', 'delayed-secret', 'api-only-secret', 'raced-secret', 'stalled-secret', 'cli-secret', 'preflight-secret', 'pair-one', 'pair-two', 'revoke-secret', 'idle-secret'];
 
 const INVENTORY = `
 environments:
@@ -309,6 +309,30 @@ describe('force-close of a stuck rotation', () => {
       await harness.runtime.redis.del(lockKey);
       expect((await forceClose('raced-secret', 'the worker is gone')).statusCode).toBe(200);
       expect((await rotateToCompletion('raced-secret')).outcome).toBe('rotated');
+    });
+
+    it('removes an active job whose lock expired', async () => {
+      const { rotationId } = await delayedRotation('stalled-secret');
+      // A worker that takes the job and dies: its lock key goes, the job stays in the active list.
+      await harness.worker!.pause();
+      await (await Job.fromId(harness.runtime.queue, rotationId))!.promote();
+      const dying = new Worker(harness.env.REKEY_QUEUE!, null, { connection: { url: harness.env.REDIS_URL! }, prefix: harness.env.REKEY_REDIS_PREFIX! });
+      try {
+        const taken = await dying.getNextJob('dead-worker-token');
+        expect(taken?.id).toBe(rotationId);
+        await harness.runtime.redis.del(`${harness.runtime.queue.toKey(rotationId)}:lock`);
+        expect(await jobState(rotationId)).toBe('active');
+
+        const response = await forceClose('stalled-secret', 'its worker died');
+
+        expect(response.statusCode).toBe(200);
+        expect(response.json()).toMatchObject({ closed: 'claim', releasedClaim: true, removedJobs: [{ id: rotationId, name: JOB.rotate, state: 'active' }] });
+        expect(await jobState(rotationId)).toBeNull();
+      } finally {
+        await dying.close();
+        await harness.worker!.resume();
+      }
+      expect((await rotateToCompletion('stalled-secret')).outcome).toBe('rotated');
     });
 
     it('closes from an API-only process', async () => {
