@@ -5,7 +5,7 @@ import { RekeyError } from '../src/errors.js';
 import { sleep } from '../src/engine/poll.js';
 
 const PROVIDER_METHODS = new Set(['inspect', 'mint', 'apply', 'verify', 'discard', 'disable', 'revoke', 'confirm']);
-const STORE_METHODS = new Set(['check', 'stage', 'readPending', 'promote', 'discard', 'describe']);
+const STORE_METHODS = new Set(['check', 'stage', 'readPending', 'promote', 'discard', 'describe', 'retire']);
 
 /**
  * A token bucket on the Redis server's clock. KEYS[1] is the bucket, ARGV[1] the rate a second,

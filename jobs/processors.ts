@@ -1,6 +1,6 @@
 import { DelayedError, Job, UnrecoverableError, type Processor } from 'bullmq';
 import { RUN_STEP } from '../src/audit/index.js';
-import { abandonRotation, confirmRevocation, runRotation, type RotationHooks, type RotationTarget } from '../src/engine/rotation.js';
+import { abandonRotation, confirmRevocation, retireReplacedVersions, runRotation, type RotationHooks, type RotationTarget } from '../src/engine/rotation.js';
 import { initialRotationState, type RotationState } from '../src/engine/state.js';
 import { isRekeyError, RekeyError, summarizeError } from '../src/errors.js';
 import type { SecretValue } from '../src/secret.js';
@@ -326,6 +326,7 @@ async function processRevoke(runtime: Runtime, job: Job<RevokeJobData>, signal: 
     throw new UnrecoverableError(`${summary.code}: ${summary.message}`);
   }
   await audit({ step: 'revoke', outcome: 'succeeded', oldKeyId: scope.oldKeyId });
+  await retireReplacedVersions(target, ctx);
 
   const confirmed = await confirmRevocation(target, scope.oldKeyId, ctx, { audit });
   await updateState({ revoked: true, confirmed, outcome: 'rotated', error: null });

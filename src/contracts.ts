@@ -180,5 +180,11 @@ export interface SecretStore<Params = Record<string, unknown>> {
   /** Reads metadata only, never the value. */
   describe(params: Params, ctx: StepContext): Promise<StoreDescription>;
 
+  /**
+   * Disables the versions that earlier promotes replaced, called once the old credential is
+   * revoked and their values no longer work. A failure is logged and never fails the rotation.
+   */
+  retire?(params: Params, ctx: StepContext): Promise<void>;
+
   close?(): Promise<void>;
 }

@@ -196,12 +196,12 @@ export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
   }
 
   /**
-   * Disables each version that a rekey promote replaced more than `disablePreviousAfter` ago.
+   * Disables each version that a rekey promote replaced more than `graceMs` ago, by default the
+   * store's `disablePreviousAfter`.
    * Consumers that read the latest version are unaffected; a consumer pinned to the old version id
    * gets 403 from then on. Disabled versions are kept, never deleted.
    */
-  async disableReplacedVersions(params: AzureKeyVaultParams, ctx: StepContext): Promise<void> {
-    const graceMs = parseDuration(params.disablePreviousAfter ?? DEFAULT_DISABLE_PREVIOUS_AFTER);
+  async disableReplacedVersions(params: AzureKeyVaultParams, ctx: StepContext, graceMs = parseDuration(params.disablePreviousAfter ?? DEFAULT_DISABLE_PREVIOUS_AFTER)): Promise<void> {
     const versions = await this.#versions(params, params.name, ctx);
     const enabled = new Set(versions.filter((version) => version.enabled).map((version) => version.version));
     for (const version of versions) {
@@ -212,6 +212,11 @@ export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
       enabled.delete(previous);
       ctx.logger.info({ vaultUrl: params.vaultUrl, name: params.name, version: previous, replacedBy: version.version }, 'replaced version disabled');
     }
+  }
+
+  /** Disables every version a rekey promote replaced: the old credential they hold is revoked. */
+  async retire(params: AzureKeyVaultParams, ctx: StepContext): Promise<void> {
+    await this.disableReplacedVersions(params, ctx, 0);
   }
 
   async close(): Promise<void> {

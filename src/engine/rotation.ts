@@ -396,6 +396,7 @@ class RotationRun {
     }
     this.state.revoked = true;
     await this.save('revoked');
+    await retireReplacedVersions(this.target, this.ctx);
   }
 
   private async confirmRevoked(oldKeyId: string): Promise<void> {
@@ -461,6 +462,21 @@ class RotationRun {
     const method = this.provider[name];
     if (method === undefined) throw new RekeyError('INTERNAL', `provider ${this.provider.kind} has no ${name} step`);
     return method.bind(this.provider) as NonNullable<CredentialProvider[K]>;
+  }
+}
+
+/**
+ * Asks every store that can to disable the versions the rotation replaced, now that the old
+ * credential is revoked. Their values no longer work, so a failure here is only logged.
+ */
+export async function retireReplacedVersions(target: RotationTarget, ctx: StepContext): Promise<void> {
+  for (const resolved of target.stores) {
+    if (resolved.store.retire === undefined) continue;
+    try {
+      await resolved.store.retire(resolved.params, ctx);
+    } catch (error) {
+      ctx.logger.warn({ store: resolved.kind, error: summarizeError(error) }, 'could not disable the replaced versions in a store; they stay enabled');
+    }
   }
 }
 

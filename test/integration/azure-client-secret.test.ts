@@ -169,11 +169,11 @@ environments:
       expect(graphCalls('removePassword')).toEqual([{ status: 204 }]);
     });
 
-    it('keeps the replaced Key Vault version enabled during its grace', async () => {
+    it('disables the replaced Key Vault version once the old secret is revoked', async () => {
       const run = await rotate();
 
       const versions = fake.secretVersions(SECRET_NAME);
-      expect(versions.map((version) => version.enabled)).toEqual([true, true]);
+      expect(versions.map((version) => version.enabled)).toEqual([false, true]);
       expect(versions[1]!.tags).toEqual({
         'rekey-rotation-id': expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown as string,
         'rekey-key-id': run.credentials[0]!.newKeyId!,
@@ -197,6 +197,8 @@ environments:
       expect(run.credentials[0]!.outcome).toBe('revocation-scheduled');
       expect(fake.passwordCredentials(app.appId).map((password) => password.keyId)).toEqual([oldSecret.keyId, run.credentials[0]!.newKeyId]);
       expect(await token(oldSecret.secretText)).toEqual({ status: 200, aadsts: null });
+      // The old secret still works during the grace period, so its Key Vault version stays enabled.
+      expect(fake.secretVersions(SECRET_NAME).map((version) => version.enabled)).toEqual([true, true]);
     });
   });
 
