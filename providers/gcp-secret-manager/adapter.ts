@@ -42,11 +42,11 @@ function withoutPromoting(annotations: Record<string, string>): Record<string, s
  * added enabled would be read before it is verified. So stage writes the value to a separate
  * secret, `<secret>-rekey-pending`, annotated with the rotation id. Promote copies it into the
  * target secret as a new version, records the rotation id, key id and version number as
- * annotations of the target secret, disables the older enabled versions and destroys the pending
- * copy. Versions are disabled, not destroyed, at promote.
+ * annotations of the target secret and destroys the pending copy. Retire, once the old
+ * credential is revoked, disables the older enabled versions.
  *
- * TODO: destroy the disabled versions after the grace period. Until then they stay disabled, and
- * an operator destroys them.
+ * NOTE: rekey never destroys the disabled versions. An operator destroys them when no consumer
+ * pins them.
  */
 export class GcpSecretManagerStore implements SecretStore<GcpSecretManagerParams> {
   readonly kind = GCP_SECRET_MANAGER_KIND;
@@ -142,12 +142,6 @@ export class GcpSecretManagerStore implements SecretStore<GcpSecretManagerParams
       number = await this.#addPromotedVersion(params, rotationId, target.annotations);
     }
 
-    const versions = await this.#api.listVersions(project, secret);
-    for (const older of versions.filter((candidate) => candidate.number < number && candidate.state === ENABLED)) {
-      await this.#api.disable(project, secret, older.number);
-      ctx.logger.info({ project, secret, version: older.number }, 'previous version disabled');
-    }
-
     const pendingSecret = pendingSecretOf(params);
     const pending = await this.#api.getSecret(project, pendingSecret);
     if (pending?.annotations[ROTATION_ID_ANNOTATION] === rotationId) {
@@ -184,6 +178,22 @@ export class GcpSecretManagerStore implements SecretStore<GcpSecretManagerParams
       currentKeyId: target?.annotations[KEY_ID_ANNOTATION] ?? null,
       pendingRotationId: pendingEnabled ? (pending.annotations[ROTATION_ID_ANNOTATION] ?? null) : null,
     };
+  }
+
+  /**
+   * Disables every enabled version older than the one rekey promoted last. Called once the old
+   * credential is revoked, so a consumer pinned to an old version number keeps working until then.
+   */
+  async retire(params: GcpSecretManagerParams, ctx: StepContext): Promise<void> {
+    const { project, secret } = params;
+    const target = await this.#api.getSecret(project, secret);
+    const current = Number(target?.annotations[VERSION_ANNOTATION]);
+    if (!Number.isInteger(current)) return;
+    const versions = await this.#api.listVersions(project, secret);
+    for (const older of versions.filter((candidate) => candidate.number < current && candidate.state === ENABLED)) {
+      await this.#api.disable(project, secret, older.number);
+      ctx.logger.info({ project, secret, version: older.number }, 'replaced version disabled');
+    }
   }
 
   async close(): Promise<void> {

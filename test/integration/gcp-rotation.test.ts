@@ -133,6 +133,8 @@ describe('rotating a GCP service account key through the queue', () => {
     expect(credential.outcome).toBe('revocation-scheduled');
     expect(testbed.fake.keyStates(account)).toEqual({ [oldKeyId]: 'DISABLED', [credential.newKeyId!]: 'ENABLED' });
     expect((await tokenStatus(testbed.fake, oldKeyFile)).status).toBe(400);
+    // The replaced Secret Manager version is disabled only when the old key is deleted.
+    expect(testbed.fake.secretVersions(PROJECT, SECRET).map((version) => [version.number, version.state])).toEqual([[1, 'ENABLED'], [2, 'ENABLED']]);
   });
 
   it('deletes further keys of the account in incident mode', async () => {

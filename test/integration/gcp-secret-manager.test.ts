@@ -51,13 +51,16 @@ describe('gcp-secret-manager store', () => {
       expect((await store.readPending(params, ctx.rotationId, ctx))?.reveal()).toBe('{"new":true}');
     });
 
-    it('promotes the pending value and disables the old version', async () => {
+    it('promotes the pending value, then retires the old version', async () => {
       const ctx = gcpStepContext();
       await store.stage(params, { rotationId: ctx.rotationId, keyId: 'key-2', value: SecretValue.fromString('{"new":true}') }, ctx);
 
       await store.promote(params, ctx.rotationId, ctx);
       await store.promote(params, ctx.rotationId, ctx);
 
+      // A consumer pinned to version 1 keeps working until the old credential is revoked.
+      expect(versions().map((version) => [version.number, version.state])).toEqual([[1, 'ENABLED'], [2, 'ENABLED']]);
+      await store.retire(params, ctx);
       expect(versions()).toEqual([
         { number: 1, state: 'DISABLED', value: '{"old":true}' },
         { number: 2, state: 'ENABLED', value: '{"new":true}' },
@@ -81,7 +84,7 @@ describe('gcp-secret-manager store', () => {
       await store.promote(params, ctx.rotationId, ctx);
 
       expect(error.code).toBe('UNAVAILABLE');
-      expect(versions().map((version) => [version.number, version.state])).toEqual([[1, 'DISABLED'], [2, 'ENABLED']]);
+      expect(versions().map((version) => [version.number, version.state])).toEqual([[1, 'ENABLED'], [2, 'ENABLED']]);
       expect(testbed.fake.secretAnnotations(PROJECT, secret)).toEqual({ 'rekey-rotation-id': ctx.rotationId, 'rekey-key-id': 'key-2', 'rekey-version': '2' });
     });
 
