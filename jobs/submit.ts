@@ -5,6 +5,8 @@ import { RekeyError } from '../src/errors.js';
 import type { Runtime } from './runtime.js';
 import { JOB, type PlanJobData, type Requester, type RunRecord } from './types.js';
 
+const REDACTED_MARKER = '[redacted]';
+
 export interface RotationRequest extends Requester {
   environment: string;
   mode: RotationMode;
@@ -54,7 +56,11 @@ const PLAN_ATTEMPTS = 3;
  * has a rotation in progress joins it instead of starting a second one. Nothing reaches a
  * provider here; the worker does that.
  */
-export async function submitRotation(runtime: Runtime, request: RotationRequest): Promise<SubmittedRun> {
+export async function submitRotation(runtime: Runtime, submitted: RotationRequest): Promise<SubmittedRun> {
+  // The audit trail rejects "[redacted]", the JSON form of a secret value, in any record. A
+  // reason built from a scanner's or an advisory's text could carry it and then fail the run's
+  // first audit record, so it is rewritten here.
+  const request = { ...submitted, reason: submitted.reason.split(REDACTED_MARKER).join('(redacted)') };
   if (request.revokeFirst === true && request.mode !== 'incident') {
     throw new RekeyError('INVALID_PARAMETERS', 'revokeFirst is allowed in incident mode only: a scheduled rotation never removes a working credential before its replacement is verified');
   }

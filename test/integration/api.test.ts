@@ -44,6 +44,7 @@ describe('API', () => {
       { name: 'invalid mode', status: 400, code: 'INVALID_REQUEST', request: () => ({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'r', mode: 'sometime' } }) },
       { name: 'unknown property', status: 400, code: 'INVALID_REQUEST', request: () => ({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'r', mode: 'incident', force: true } }) },
       { name: 'unknown credential', status: 400, code: 'INVALID_PARAMETERS', request: () => ({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'r', mode: 'incident', credentials: ['nope'] } }) },
+      { name: 'reason with the redaction marker', status: 400, code: 'INVALID_REQUEST', request: () => ({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'key [redacted] leaked', mode: 'incident' } }) },
       { name: 'oversized body', status: 413, code: 'BODY_TOO_LARGE', request: () => ({ method: 'POST', url: '/v1/environments/demo/rotations', headers: harness.auth, payload: { reason: 'r', mode: 'incident', padding: 'x'.repeat(20_000) } }) },
     ];
 

@@ -52,6 +52,9 @@ export function registerRotationRoutes(app: FastifyInstance, runtime: Runtime): 
     if (!runtime.inventory.environments.has(environment)) {
       return sendProblem(reply, 404, 'ENVIRONMENT_NOT_FOUND', `environment "${environment}" is not in the inventory; known environments: ${[...runtime.inventory.environments.keys()].join(', ')}`);
     }
+    if (request.body.reason.includes('[redacted]')) {
+      return sendProblem(reply, 400, 'INVALID_REQUEST', 'the reason must not contain "[redacted]", which the audit trail reserves for secret values');
+    }
     // Cutting a credential off before its replacement exists can stop workloads: admins only.
     if (request.body.revokeFirst === true && request.principal?.role !== 'admin') {
       return sendProblem(reply, 403, 'FORBIDDEN', `revokeFirst requires the admin role; ${request.principal?.actor ?? 'this token'} has ${request.principal?.role ?? 'none'}`);
