@@ -100,21 +100,29 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
   // The leaked version is current when rekey promoted it last, or when rekey never rotated the
   // credential and saw the key id as the one in use.
   const current = entry.keyId === known.currentKeyId || (known.currentKeyId === null && entry.field === null);
+  let unrevoked = false;
   if (!current) {
     // A scheduled rotation replaced the key but left it working for its grace period: end that now.
     const revokeJobId = await runtime.records.pendingRevoke(entry.environment, entry.credentialId, entry.keyId);
     const revokeJob = revokeJobId === null ? undefined : await Job.fromId(runtime.queue, revokeJobId);
-    if (revokeJob !== undefined && (await revokeJob.getState()) === 'delayed') {
+    const revokeState = revokeJob === undefined ? null : await revokeJob.getState();
+    if (revokeJob !== undefined && revokeState === 'delayed') {
       await revokeJob.promote();
       return { status: 'revoke-expedited', runId: (revokeJob.data as { runId: string }).runId };
     }
-    return { status: 'already-rotated', runId: null };
+    // The key was replaced but its revoke never finished (it failed for good, or an admin
+    // force-closed the rotation), so it may still work: an incident rotation revokes it with
+    // the principal's other keys.
+    const last = await runtime.records.lastRotation(entry.environment, entry.credentialId);
+    unrevoked = last?.oldKeyId === entry.keyId
+      && (last.outcome === 'revocation-pending' || last.outcome === 'force-closed' || revokeState === 'failed' || (revokeJobId !== null && revokeJob === undefined));
+    if (!unrevoked) return { status: 'already-rotated', runId: null };
   }
 
   const submitted = await submitRotation(runtime, {
     environment: entry.environment,
     mode: 'incident',
-    reason: `${finding.source} reported a leak of key ${entry.keyId} (${finding.reference})`,
+    reason: `${finding.source} reported a leak of key ${entry.keyId} (${finding.reference})${unrevoked ? ', a replaced key whose revoke did not finish' : ''}`,
     credentialIds: [entry.credentialId],
     dryRun: false,
     actor,

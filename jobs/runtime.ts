@@ -34,7 +34,7 @@ export interface Runtime {
   dependencies: DependencyIndex;
   queue: Queue;
   flows: FlowProducer;
-  /** Opened by the worker only: the API never writes the audit trail. */
+  /** Opened by workers. The API writes the audit trail only for an admin force-close. */
   audit: AuditSink | null;
   fingerprintKey: Buffer;
   close(): Promise<void>;

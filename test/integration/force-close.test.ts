@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Job, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handleFinding } from '../../jobs/findings.js';
 import type { ForceCloseResult } from '../../jobs/force-close.js';
 import { createRuntime } from '../../jobs/runtime.js';
 import { JOB, type RotateJobData, type RunRecord } from '../../jobs/types.js';
@@ -17,6 +18,7 @@ import type { CredentialProvider, Env, StepContext } from '../../src/contracts.j
 import { initialRotationState } from '../../src/engine/state.js';
 import { RekeyError } from '../../src/errors.js';
 import { Registry, type ProviderEntry } from '../../src/registry.js';
+import { SecretValue } from '../../src/secret.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 const CLI = resolve('dist/src/cli/main.js');
@@ -424,10 +426,14 @@ describe('force-close of a stuck rotation', () => {
     let rotationId: string;
     let oldKeyId: string;
     let responseBody: string;
+    let oldSecret: SecretValue;
 
     beforeAll(async () => {
       await rotateToCompletion('revoke-secret');
       oldKeyId = (await harness.runtime.records.lastRotation('demo', 'revoke-secret'))!.newKeyId!;
+      const stored = await createFileStore(harness.env).readCurrentValue('demo/revoke-secret');
+      oldSecret = SecretValue.fromString((JSON.parse(stored!.reveal()) as { secret: string }).secret);
+      stored!.wipe();
       failingRevokes.add('revoke-secret');
       const started = await rotate('revoke-secret');
       rotationId = started.rotationId;
@@ -472,6 +478,16 @@ describe('force-close of a stuck rotation', () => {
       const response = await forceClose('revoke-secret', 'again');
       expect(response.statusCode).toBe(409);
       expect(response.json().code).toBe('NOTHING_TO_CLOSE');
+    });
+
+    it('rotates again when the old key is then reported leaked', async () => {
+      const finding = { source: 'trufflehog', reference: 'force-close test', observedAt: new Date().toISOString(), candidates: [oldSecret] };
+      const result = await handleFinding(harness.runtime, finding, 'webhook:trufflehog');
+      expect(result.status).toBe('rotation-started');
+      expect(result.keyId).toBe(oldKeyId);
+      const run = await harness.waitForRun(result.runId!);
+      expect(run.status).toBe('completed');
+      expect(run.reason).toContain('a replaced key whose revoke did not finish');
     });
 
     it('lets a new rotation start and complete', async () => {
