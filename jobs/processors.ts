@@ -7,9 +7,12 @@ import type { SecretValue } from '../src/secret.js';
 import { ActiveAttempts, type Attempt } from './attempts.js';
 import { auditFor, findCredential, requireAudit, resolveTarget, stepContext, type CredentialScope } from './context.js';
 import { preflightCredential } from './preflight.js';
+import { processScheduled } from './schedules.js';
 import { submitRotation } from './submit.js';
 import type { Runtime } from './runtime.js';
-import { JOB, type LastRotation, type PlanEntry, type PlanJobData, type RevokeJobData, type RotateJobData, type RunJobData, type RunRecord } from './types.js';
+import {
+  JOB, type LastRotation, type PlanEntry, type PlanJobData, type RevokeJobData, type RotateJobData, type RunJobData, type RunRecord, type ScheduledJobData,
+} from './types.js';
 
 /** Attempts of one credential's rotation job before it fails for good. */
 export const ROTATE_ATTEMPTS = 5;
@@ -58,6 +61,8 @@ async function dispatch(runtime: Runtime, job: Job, signal: AbortSignal | undefi
       return processRevoke(runtime, job as Job<RevokeJobData>, signal);
     case JOB.run:
       return processRun(runtime, job as Job<RunJobData>);
+    case JOB.scheduled:
+      return processScheduled(runtime, (job as Job<ScheduledJobData>).data);
     default:
       throw new UnrecoverableError(`unknown job name "${job.name}"`);
   }

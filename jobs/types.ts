@@ -12,6 +12,8 @@ export const JOB = {
   rotate: 'rotate',
   /** The deletion of an old credential, delayed by the grace period in scheduled mode. */
   revoke: 'revoke',
+  /** A tick of a credential's rotation schedule: it requests a scheduled rotation. */
+  scheduled: 'scheduled-rotation',
 } as const;
 
 /** The requester of a run: the actor and the channel the request came through. */
@@ -19,6 +21,11 @@ export interface Requester {
   actor: string;
   /** `api`, `cli`, `schedule` or `webhook:<source>`. */
   trigger: string;
+}
+
+export interface ScheduledJobData {
+  environment: string;
+  credentialId: string;
 }
 
 export interface PlanJobData {

@@ -6,6 +6,7 @@ import { DependencyIndex, readInventoryDependencies } from './dependencies.js';
 import { FingerprintIndex } from './fingerprints.js';
 import { createProcessor } from './processors.js';
 import { Records } from './records.js';
+import { syncSchedules } from './schedules.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -27,6 +28,12 @@ export function startWorker(runtime: Runtime, hooks: Pick<RotationHooks, 'atBoun
     runtime.logger.warn({ jobId: job?.id, job: job?.name, attemptsMade: job?.attemptsMade, reason: error.message }, 'job attempt failed');
   });
   logErrorsThrottled(worker, runtime.logger, 'worker');
+  syncSchedules(jobs.runtime).then(
+    (schedules) => {
+      if (schedules.length > 0) runtime.logger.info({ schedules }, 'rotation schedules in place');
+    },
+    (error: unknown) => runtime.logger.error({ err: (error as Error).message }, 'could not set up the rotation schedules of the inventory; rotations on request still work'),
+  );
   worker.on('closed', () => {
     connection.disconnect();
     void jobs.close();

@@ -5,6 +5,8 @@ import { INVENTORY_SCHEMA, parseDuration, type CredentialEntry, type Environment
 
 /** The grace period in scheduled mode when a credential sets none. */
 export const DEFAULT_GRACE_PERIOD = '1h';
+/** Shortest interval of a credential's own rotation schedule. */
+export const MIN_ROTATE_EVERY_MS = 10_000;
 
 /** Schema lookup of provider and store kinds, by kind name. */
 export interface KindCatalogue {
@@ -79,7 +81,7 @@ function describeAjvError(error: ErrorObject): { path: PathSegment[]; message: s
   if (error.keyword === 'required') {
     return { path: [...path, String(params.missingProperty)], message: 'missing required key' };
   }
-  if (error.keyword === 'pattern' && path.at(-1) === 'gracePeriod') {
+  if (error.keyword === 'pattern' && (path.at(-1) === 'gracePeriod' || path.at(-1) === 'rotateEvery')) {
     return { path, message: 'invalid duration: use whole seconds or a number with s, m, h or d, such as 90, 90s, 15m, 2h or 7d' };
   }
   if (error.keyword === 'propertyNames') {
@@ -144,6 +146,7 @@ interface RawCredential {
   description?: string;
   params?: Record<string, unknown>;
   gracePeriod?: string;
+  rotateEvery?: string;
   stores: Array<Record<string, unknown> & { store: string }>;
 }
 
@@ -176,6 +179,12 @@ function checkCredential(
     return { store, params };
   });
 
+  const rotateEveryMs = credential.rotateEvery === undefined ? undefined : parseDuration(credential.rotateEvery);
+  if (rotateEveryMs !== undefined && rotateEveryMs < MIN_ROTATE_EVERY_MS) {
+    report([...base, 'rotateEvery'], `rotateEvery must be at least ${MIN_ROTATE_EVERY_MS / 1000}s`);
+    valid = false;
+  }
+
   if (!valid) return undefined;
   return {
     id: credential.id,
@@ -183,6 +192,7 @@ function checkCredential(
     description: credential.description,
     params: credential.params ?? {},
     gracePeriodMs: parseDuration(credential.gracePeriod ?? DEFAULT_GRACE_PERIOD),
+    ...(rotateEveryMs === undefined ? {} : { rotateEveryMs }),
     stores,
   };
 }

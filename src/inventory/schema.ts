@@ -37,6 +37,7 @@ export const INVENTORY_SCHEMA = {
                 description: { type: 'string', maxLength: 500 },
                 params: { type: 'object' },
                 gracePeriod: { type: 'string', pattern: DURATION_PATTERN },
+                rotateEvery: { type: 'string', pattern: DURATION_PATTERN },
                 stores: {
                   type: 'array',
                   minItems: 1,
@@ -67,6 +68,8 @@ export interface CredentialEntry {
   params: Record<string, unknown>;
   /** Time between disabling and deleting the old credential in scheduled mode, in milliseconds. */
   gracePeriodMs: number;
+  /** Interval of the scheduled rotations the workers start on their own, in milliseconds, if any. */
+  rotateEveryMs?: number;
   stores: StoreTarget[];
 }
 

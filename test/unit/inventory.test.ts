@@ -94,6 +94,31 @@ environments:
     ]);
   });
 
+  it('rejects a rotation schedule under ten seconds', () => {
+    expect(problemsOf(`environments:
+  prod:
+    credentials:
+      - id: token
+        kind: aws-iam-access-key
+        params: { userName: deployer }
+        rotateEvery: 5s
+        stores: [{ store: file, path: prod/token }]
+`)).toEqual(['inventory.yaml:7: environments.prod.credentials[0].rotateEvery: rotateEvery must be at least 10s']);
+  });
+
+  it('reads a rotation schedule', () => {
+    const inventory = parseInventory(`environments:
+  prod:
+    credentials:
+      - id: token
+        kind: aws-iam-access-key
+        params: { userName: deployer }
+        rotateEvery: 30m
+        stores: [{ store: file, path: prod/token }]
+`, 'inventory.yaml', KINDS);
+    expect(inventory.environments.get('prod')?.credentials[0]?.rotateEveryMs).toBe(1_800_000);
+  });
+
   it('reports a YAML syntax error with its line', () => {
     const problems = problemsOf('environments:\n  prod:\n    credentials: [\n');
     expect(problems).toHaveLength(1);
