@@ -137,7 +137,7 @@ async function findStuckRotation(runtime: Runtime, request: ForceCloseRequest): 
   const revokeFailed = revoke?.state === 'failed' || (revoke === null && outcome === 'revocation-pending' && last.outcome !== 'force-closed');
   if (revoke?.locked !== true && !revokeFailed) {
     const revokeState = revoke === null ? '' : `; its revoke job is ${revoke.state}, so it is still retried or waits for the grace period`;
-    return reject(409, 'NOTHING_TO_CLOSE', `credential "${credentialId}" of environment "${environment}" has no rotation in progress, and its last rotation ${last.rotationId} ended "${last.outcome}"${revokeState}`);
+    return reject(409, 'NOTHING_TO_CLOSE', `credential "${credentialId}" of environment "${environment}" has no rotation in progress, and its last rotation ${last.rotationId} (run ${last.runId}, see rekey status ${last.runId}) ended "${last.outcome}"${revokeState}`);
   }
   return { status: 'stuck', kind: 'revocation-pending', runId: last.runId, rotationId: last.rotationId, rotate, revoke, plan: null };
 }

@@ -59,7 +59,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const inventory = loadInventory(config.inventoryPath, registry);
   const inventoryDependencies = readInventoryDependencies(inventory);
   const fingerprintKey = loadFingerprintKey(config);
-  const callLimitOverrides = readCallLimitOverrides(options.env);
+  const callLimitOverrides = readCallLimitOverrides(options.env, new Set([...registry.providerKinds(), ...registry.storeKinds()]));
 
   const redis = connectRedis(config.redisUrl, { failFast: true });
   logErrorsThrottled(redis, logger, 'runtime');

@@ -14,5 +14,6 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync('package-lo
   console.log('installing dependencies (npm ci)…');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
 }
+console.log('compiling (tsc)…');
 run('npx', ['tsc', '-p', 'tsconfig.build.json']);
 run(process.execPath, ['dist/src/demo/main.js']);

@@ -88,9 +88,9 @@ function isDisabledError(error: unknown): boolean {
  * tagged with the rotation id, so consumers never read it. Promote copies it into a new version
  * of `<name>`, which Key Vault makes the latest, and disables the pending version.
  *
- * The version that promote replaced stays enabled for `disablePreviousAfter` (default 1h), for
- * consumers pinned to a version id. rekey disables it, without deleting it, at the first promote
- * of the same secret after that time has passed.
+ * The version that promote replaced stays enabled, for consumers pinned to a version id, until
+ * the old client secret is revoked: `retire` then disables it, without deleting it. A promote also
+ * disables replaced versions older than `disablePreviousAfter` (default 1h).
  */
 export class AzureKeyVaultStore implements SecretStore<AzureKeyVaultParams> {
   readonly kind = AZURE_KEY_VAULT_KIND;

@@ -8,12 +8,13 @@ import {
   CLOUD_PLATFORM_SCOPE,
   DEFAULT_TOKEN_URL,
   GCP_CREDENTIALS_FILE_ENV,
+  GCP_TOKEN_URL_ENV,
   IMPERSONATED_TOKEN_LIFETIME_SECONDS,
   JWT_BEARER_GRANT_TYPE,
 } from './constants.js';
 import { toRekeyError } from './errors.js';
 import { parseServiceAccountKeyFile, signAssertion, type ServiceAccountKeyFile } from './key-file.js';
-import { gapicEndpointOptions, type GapicEndpointOptions, type GcpSettings } from './settings.js';
+import { gapicEndpointOptions, secureUrl, type GapicEndpointOptions, type GcpSettings } from './settings.js';
 
 /** The outcome of one JWT-bearer exchange at the token endpoint. */
 export type TokenExchange =
@@ -75,7 +76,10 @@ export class GcpAuth {
 
   /** Returns the token endpoint for `keyFile`: REKEY_GCP_TOKEN_URL, else the file's `token_uri`, else Google's. */
   tokenUrlFor(keyFile: ServiceAccountKeyFile): string {
-    return this.settings.tokenUrl ?? keyFile.token_uri ?? DEFAULT_TOKEN_URL;
+    const url = this.settings.tokenUrl ?? keyFile.token_uri ?? DEFAULT_TOKEN_URL;
+    // A key file is data, not configuration: its token_uri gets the same check as the variable.
+    secureUrl(url, this.settings.tokenUrl === undefined ? 'the key file\'s token_uri' : GCP_TOKEN_URL_ENV, DEFAULT_TOKEN_URL);
+    return url;
   }
 
   /**

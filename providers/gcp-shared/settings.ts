@@ -48,14 +48,26 @@ function invalidSetting(message: string): RekeyError {
   return new RekeyError('INVALID_PARAMETERS', message);
 }
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * Parses a URL that carries tokens or key material: https, or http on a loopback address only (a
+ * local test server or proxy). `source` names where the URL came from, for the message.
+ */
+export function secureUrl(text: string, source: string, example: string): URL {
+  if (!URL.canParse(text)) throw invalidSetting(`${source}="${text}" is not a valid URL: expected a URL such as ${example}`);
+  const url = new URL(text);
+  const loopbackHttp = url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+  if (url.protocol !== 'https:' && !loopbackHttp) {
+    throw invalidSetting(`${source}="${text}" is invalid: expected an https:// URL such as ${example} (http:// only on a loopback address)`);
+  }
+  return url;
+}
+
 /** Reads an http(s) base URL such as https://iam.googleapis.com from `name`, or returns `fallback`. */
 function readEndpoint(env: Env, name: string, fallback: string): URL {
   const text = setting(env, name) ?? fallback;
-  if (!URL.canParse(text)) throw invalidSetting(`${name}="${text}" is not a valid URL: expected a base URL such as ${fallback}`);
-  const url = new URL(text);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw invalidSetting(`${name}="${text}" is invalid: expected an https:// or http:// URL such as ${fallback}`);
-  }
+  const url = secureUrl(text, name, fallback);
   if (url.pathname !== '/' || url.search !== '') {
     throw invalidSetting(`${name}="${text}" is invalid: expected a URL without a path, such as ${fallback}`);
   }
@@ -86,14 +98,10 @@ export function readGcpSettings(env: Env): GcpSettings {
   }
 
   const tokenUrl = setting(env, GCP_TOKEN_URL_ENV);
-  if (tokenUrl !== undefined && !URL.canParse(tokenUrl)) {
-    throw invalidSetting(`${GCP_TOKEN_URL_ENV}="${tokenUrl}" is not a valid URL: expected a URL such as https://oauth2.googleapis.com/token`);
-  }
+  if (tokenUrl !== undefined) secureUrl(tokenUrl, GCP_TOKEN_URL_ENV, 'https://oauth2.googleapis.com/token');
 
   const tokenInfoUrl = setting(env, GCP_TOKEN_INFO_URL_ENV) ?? (tokenUrl === undefined ? DEFAULT_TOKEN_INFO_URL : new URL('tokeninfo', tokenUrl).toString());
-  if (!URL.canParse(tokenInfoUrl)) {
-    throw invalidSetting(`${GCP_TOKEN_INFO_URL_ENV}="${tokenInfoUrl}" is not a valid URL: expected a URL such as ${DEFAULT_TOKEN_INFO_URL}`);
-  }
+  secureUrl(tokenInfoUrl, GCP_TOKEN_INFO_URL_ENV, DEFAULT_TOKEN_INFO_URL);
 
   const impersonate = setting(env, GCP_IMPERSONATE_ENV);
   if (impersonate !== undefined && !impersonate.includes('@')) {

@@ -20,7 +20,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** False for routes that authenticate otherwise (health probes, signed webhooks). */
     auth?: boolean;
-    /** The minimum role that may call the route; a route that declares none requires admin. */
+    /** The minimum role that may call the route. A route that declares none stops the server at start-up. */
     role?: Role;
   }
 }

@@ -89,7 +89,8 @@ async function main(): Promise<number> {
     console.log(audit.ok
       ? `audit trail ${auditFile}: ${audit.records} records, chain intact`
       : `audit trail ${auditFile}: broken at line ${audit.line}: ${audit.reason}`);
-    console.log(`secrets: encrypted in ${env.REKEY_FILE_STORE ?? '(unset)'} (key ${env.REKEY_MASTER_KEY_FILE ?? '(unset)'})`);
+    console.log(`secrets: encrypted in ${env.REKEY_FILE_STORE ?? '(unset)'} (key ${env.REKEY_MASTER_KEY_FILE ?? '(unset)'}), at paths demo/app-redis and demo/api-token`);
+    console.log('  read one with: set -a; . .rekey/demo/demo.env; set +a; npm exec --no -- rekey store get demo/app-redis');
     console.log(`this checkout's demo settings: ${instance.envFile} (queue ${instance.env.REKEY_QUEUE}, Redis user ${instance.user})`);
     return run.status === 'completed' && audit.ok ? 0 : 1;
   } finally {

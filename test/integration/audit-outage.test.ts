@@ -83,7 +83,9 @@ describe('an audit trail that cannot be written', () => {
     );
     const problem = notReady.json() as { code: string; detail: string };
     expect(problem.code).toBe('AUDIT_UNAVAILABLE');
-    expect(problem.detail).toContain(`permission denied for table ${table}`);
+    expect(problem.detail).toMatch(/^the audit trail cannot be written since \d{4}-\d\d-\d\dT[0-9:.]+Z \(reported by 1 worker process\), so no rotation step starts until it can; the worker logs give the reason$/);
+    expect(problem.detail).not.toContain(table);
+    expect(harness.logs.join('')).toContain(`permission denied for table ${table}`);
 
     // Nothing ran: the run is not finished and the store has no version of the credential.
     expect((await harness.runtime.records.getRun(runId))?.status).toBe('planning');

@@ -127,6 +127,19 @@ describe('REKEY_CALL_LIMITS', () => {
     );
   });
 
+  it('rejects inherited names, hex values and repeats', () => {
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv=toString:5' })).toThrow('REKEY_CALL_LIMITS entry "vault-kv=toString:5" has an unknown setting "toString"');
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv=concurrency:0x10' })).toThrow('has an invalid concurrency: expected an integer from 1 to 1000');
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv=concurrency:2,concurrency:3' })).toThrow('REKEY_CALL_LIMITS entry "vault-kv=concurrency:2,concurrency:3" sets concurrency twice');
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv=concurrency:2;vault-kv=perSecond:3' })).toThrow('REKEY_CALL_LIMITS names "vault-kv" twice: give each kind one entry');
+  });
+
+  it('rejects an unknown kind', () => {
+    expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'aws-iam=concurrency:2' }, new Set(['aws-iam-access-key', 'file']))).toThrow(
+      'REKEY_CALL_LIMITS names unknown kinds "aws-iam": expected provider or store kinds such as aws-iam-access-key, file',
+    );
+  });
+
   it('rejects an entry without settings', () => {
     expect(() => readCallLimitOverrides({ REKEY_CALL_LIMITS: 'vault-kv' })).toThrow('REKEY_CALL_LIMITS entry "vault-kv" is invalid: expected kind=name:value,name:value');
   });

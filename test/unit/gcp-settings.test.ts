@@ -61,6 +61,15 @@ describe('readGcpSettings', () => {
     expect(error.message).toBe('REKEY_GCP_IAM_ENDPOINT="https://iam.googleapis.com/v1" is invalid: expected a URL without a path, such as https://iam.googleapis.com');
   });
 
+  it('rejects plain http off loopback', () => {
+    const endpoint = thrown(() => readGcpSettings({ ...KEY_FILE_ENV, REKEY_GCP_IAM_ENDPOINT: 'http://iam.example.com' }));
+    const token = thrown(() => readGcpSettings({ ...KEY_FILE_ENV, REKEY_GCP_TOKEN_URL: 'ftp://x/token' }));
+
+    expect(endpoint.message).toBe('REKEY_GCP_IAM_ENDPOINT="http://iam.example.com" is invalid: expected an https:// URL such as https://iam.googleapis.com (http:// only on a loopback address)');
+    expect(token.message).toBe('REKEY_GCP_TOKEN_URL="ftp://x/token" is invalid: expected an https:// URL such as https://oauth2.googleapis.com/token (http:// only on a loopback address)');
+    expect(readGcpSettings({ ...KEY_FILE_ENV, REKEY_GCP_IAM_ENDPOINT: 'http://[::1]:8089' }).iamEndpoint.port).toBe('8089');
+  });
+
   it('rejects a rotator that is not an email', () => {
     const error = thrown(() => readGcpSettings({ ...KEY_FILE_ENV, REKEY_GCP_IMPERSONATE_SERVICE_ACCOUNT: 'rotator' }));
 

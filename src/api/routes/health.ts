@@ -23,8 +23,10 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime): vo
     }
     const failures = await runtime.records.auditFailures(AUDIT_FAILURE_MAX_AGE_MS);
     if (failures.length > 0) {
-      const detail = failures.map((failure) => `${failure.processId} since ${failure.since}: ${failure.reason}`).join('; ');
-      return sendProblem(reply, 503, 'AUDIT_UNAVAILABLE', `the audit trail cannot be written, so no rotation step starts until it can (${detail})`);
+      // This route needs no token, so it names no host, process, path or driver error: the
+      // worker logs carry those.
+      const since = failures.map((failure) => failure.since).sort()[0];
+      return sendProblem(reply, 503, 'AUDIT_UNAVAILABLE', `the audit trail cannot be written since ${since ?? 'recently'} (reported by ${failures.length} worker process${failures.length === 1 ? '' : 'es'}), so no rotation step starts until it can; the worker logs give the reason`);
     }
     return { status: 'ready', inventory: runtime.inventory.source, environments: runtime.inventory.environments.size };
   });
