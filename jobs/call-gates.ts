@@ -7,6 +7,9 @@ import { sleep } from '../src/engine/poll.js';
 const PROVIDER_METHODS = new Set(['inspect', 'mint', 'apply', 'verify', 'discard', 'disable', 'revoke', 'confirm']);
 const STORE_METHODS = new Set(['check', 'stage', 'readPending', 'promote', 'discard', 'describe', 'retire']);
 
+/** A `perSecond` at or above this skips the shared bucket: local adapters declare it. */
+export const UNLIMITED_PER_SECOND = 10_000;
+
 /**
  * A token bucket on the Redis server's clock. KEYS[1] is the bucket, ARGV[1] the rate a second,
  * which is also the capacity. Returns 0 when a token was taken, else the milliseconds until one
@@ -137,6 +140,8 @@ class CallGate {
    * in any span of t seconds at most `perSecond` × (1 + t) calls start.
    */
   private async takeRateToken(signal: AbortSignal | undefined): Promise<void> {
+    // A rate this high bounds nothing a remote service would notice, so no Redis round trip.
+    if (this.limits.perSecond >= UNLIMITED_PER_SECOND) return;
     for (;;) {
       const waitMs = Number(await this.redis.eval(TOKEN_BUCKET_SCRIPT, 1, this.rateKey, this.limits.perSecond));
       if (waitMs <= 0) return;
