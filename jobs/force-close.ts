@@ -212,6 +212,9 @@ async function closeRotation(runtime: Runtime, request: ForceCloseRequest, provi
     // Recorded before the claim goes, so a rotation that starts right after the release is the
     // newest one on record.
     await runtime.records.setLastRotation(environment, credentialId, lastRotation);
+    // A finished rotate job stays for the run's status: it shows the close too.
+    const kept = stuck.rotate !== null && !planned.includes(stuck.rotate) ? stuck.rotate.job as Job<RotateJobData> : null;
+    if (kept !== null && state !== undefined) await kept.updateData({ ...kept.data, state: { ...state, outcome: 'force-closed' } });
     let releasedClaim = false;
     if (stuck.kind === 'claim') {
       await runtime.records.release(environment, credentialId, rotationId);

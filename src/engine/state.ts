@@ -7,6 +7,8 @@ export type RotationOutcome =
   | 'rotated'
   | 'revocation-scheduled'
   | 'revocation-pending'
+  /** An admin closed the rotation by hand; rekey no longer retries its revoke. */
+  | 'force-closed'
   | 'failed';
 
 /**

@@ -427,6 +427,7 @@ describe('force-close of a stuck rotation', () => {
     let oldKeyId: string;
     let responseBody: string;
     let oldSecret: SecretValue;
+    let runId: string;
 
     beforeAll(async () => {
       await rotateToCompletion('revoke-secret');
@@ -437,6 +438,7 @@ describe('force-close of a stuck rotation', () => {
       failingRevokes.add('revoke-secret');
       const started = await rotate('revoke-secret');
       rotationId = started.rotationId;
+      runId = started.runId;
       await harness.waitForRun(started.runId);
       await waitUntil('the revoke job to fail', async () => (await jobState(`revoke-${rotationId}`)) === 'failed');
       const rotateJob = await Job.fromId<RotateJobData>(harness.runtime.queue, rotationId);
@@ -454,6 +456,11 @@ describe('force-close of a stuck rotation', () => {
       expect(closed.removedJobs).toEqual([{ id: `revoke-${rotationId}`, name: JOB.revoke, state: 'failed' }]);
       expect(closed.lastRotation).toMatchObject({ outcome: 'force-closed', oldKeyId, forceClosed: { actor: adminActor, reason: 'old key deleted by hand' } });
       expect(await jobState(`revoke-${rotationId}`)).toBeNull();
+    });
+
+    it('shows the close in the run status', async () => {
+      const status = (await harness.app.inject({ method: 'GET', url: `/v1/rotations/${runId}`, headers: harness.auth })).json() as { credentials: Array<{ outcome: string }> };
+      expect(status.credentials.map((credential) => credential.outcome)).toEqual(['force-closed']);
     });
 
     it('audits the old key id with the admin actor and the reason', () => {
