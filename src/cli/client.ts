@@ -1,3 +1,4 @@
+import type { ForceCloseResult } from '../../jobs/force-close.js';
 import type { RunStatusView } from '../../jobs/status.js';
 import type { SubmittedRun } from '../../jobs/submit.js';
 
@@ -57,5 +58,9 @@ export class RekeyClient {
 
   status(runId: string): Promise<RunStatusView> {
     return this.request('GET', `/v1/rotations/${encodeURIComponent(runId)}`);
+  }
+
+  forceClose(environment: string, credentialId: string, reason: string): Promise<ForceCloseResult> {
+    return this.request('POST', `/v1/environments/${encodeURIComponent(environment)}/credentials/${encodeURIComponent(credentialId)}/force-close`, { reason });
   }
 }

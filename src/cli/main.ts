@@ -8,9 +8,8 @@ import { ConfigError } from '../config.js';
 import { describeTokenStoreLocation, openTokenStore, tokenStoreLocation } from '../api/token-store-select.js';
 import { ROLES, type Role, type TokenStore } from '../api/tokens.js';
 import { parseDuration } from '../inventory/schema.js';
-import type { ForceCloseResult } from '../../jobs/force-close.js';
 import { JOB } from '../../jobs/types.js';
-import { ApiError, CLI_USER_AGENT, RekeyClient } from './client.js';
+import { ApiError, RekeyClient } from './client.js';
 import { runServe } from './serve.js';
 import { waitForRun } from './wait.js';
 import { formatRun } from './render.js';
@@ -76,7 +75,7 @@ program
   .requiredOption('--reason <text>', 'why the rotation is closed, recorded in the audit trail (1 to 500 characters)')
   .option('--json', 'print JSON instead of text', false)
   .action(async (environment: string, credentialId: string, options: { reason: string; json: boolean }) => {
-    const result = await requestForceClose(process.env, environment, credentialId, options.reason);
+    const result = await RekeyClient.fromEnv(process.env).forceClose(environment, credentialId, options.reason);
     if (options.json) {
       console.log(JSON.stringify(result, null, 2));
       return;
@@ -88,31 +87,6 @@ program
       console.error(`warning: old key ${result.lastRotation.oldKeyId} was never revoked by rekey and may still work; check it and revoke it by hand`);
     }
   });
-
-/** Sends the force-close request with the CLI's token and user agent, so the audit records the trigger `cli`. */
-async function requestForceClose(env: NodeJS.ProcessEnv, environment: string, credentialId: string, reason: string): Promise<ForceCloseResult> {
-  const token = env.REKEY_TOKEN;
-  if (token === undefined || token === '') throw new Error('REKEY_TOKEN is not set: export an admin API token');
-  const baseUrl = env.REKEY_URL ?? 'http://127.0.0.1:8080';
-  const path = `/v1/environments/${encodeURIComponent(environment)}/credentials/${encodeURIComponent(credentialId)}/force-close`;
-  let response: Response;
-  try {
-    response = await fetch(new URL(path, baseUrl), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'user-agent': CLI_USER_AGENT, 'content-type': 'application/json' },
-      body: JSON.stringify({ reason }),
-    });
-  } catch (error) {
-    throw new Error(`cannot reach the rekey API at ${baseUrl}: ${(error as Error).message}; check REKEY_URL and that "rekey serve" runs`, { cause: error });
-  }
-  const text = await response.text();
-  const parsed: unknown = text === '' ? null : JSON.parse(text);
-  if (!response.ok) {
-    const problem = (parsed ?? {}) as { code?: string; detail?: string };
-    throw new ApiError(response.status, problem.code ?? 'HTTP_ERROR', problem.detail ?? `HTTP ${response.status}`);
-  }
-  return parsed as ForceCloseResult;
-}
 
 const token = program
   .command('token')
