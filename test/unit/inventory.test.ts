@@ -141,6 +141,7 @@ describe('shipped inventories', () => {
     const example = loadInventory('config/inventory.yaml', registry);
     expect(example.environments.get('ci')?.credentials.map((credential) => credential.kind)).toEqual([
       'aws-iam-access-key', 'postgres-role-password', 'redis-acl-password', 'vault-approle-secret-id', 'generated-secret',
+      'gcp-service-account-key', 'gcp-access-token', 'azure-app-client-secret',
     ]);
     const demo = loadInventory('config/demo/inventory.yaml', registry);
     expect(demo.environments.get('demo')?.credentials.map((credential) => credential.id)).toEqual(['app-redis', 'api-token']);
