@@ -163,7 +163,7 @@ export class GcpServiceAccountKeyProvider implements CredentialProvider<GcpServi
       throw new RekeyError('VERIFY_FAILED', `the key file of key ${material.keyId} belongs to ${keyFile.client_email} (key ${keyFile.private_key_id}), not to service account ${params.serviceAccount}`);
     }
 
-    const exchange = await this.#auth.exchangeKey(keyFile, ctx.signal);
+    const exchange = await this.#auth.exchangeKey(keyFile, { trusted: false, signal: ctx.signal });
     if (exchange.ok) {
       exchange.accessToken.wipe();
       ctx.logger.debug({ serviceAccount: params.serviceAccount, keyId: material.keyId }, 'service account key accepted by the token endpoint');

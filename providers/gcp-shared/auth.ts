@@ -74,12 +74,28 @@ export class GcpAuth {
     useCaAgent(this.#anonymous, this.#agent);
   }
 
-  /** Returns the token endpoint for `keyFile`: REKEY_GCP_TOKEN_URL, else the file's `token_uri`, else Google's. */
-  tokenUrlFor(keyFile: ServiceAccountKeyFile): string {
-    const url = this.settings.tokenUrl ?? keyFile.token_uri ?? DEFAULT_TOKEN_URL;
-    // A key file is data, not configuration: its token_uri gets the same check as the variable.
+  /**
+   * Returns the token endpoint for `keyFile`: REKEY_GCP_TOKEN_URL, else Google's. Only rekey's own
+   * key file (`trusted`, mounted by the operator) may name another one in its `token_uri`. A key
+   * file read back from a store is data that whoever can write the store controls, so its
+   * `token_uri` is never followed: it could send the signed assertion elsewhere and fake a verify.
+   */
+  tokenUrlFor(keyFile: ServiceAccountKeyFile, trusted: boolean): string {
+    const url = this.settings.tokenUrl ?? (trusted ? keyFile.token_uri : this.#adminTokenUri()) ?? DEFAULT_TOKEN_URL;
     secureUrl(url, this.settings.tokenUrl === undefined ? 'the key file\'s token_uri' : GCP_TOKEN_URL_ENV, DEFAULT_TOKEN_URL);
     return url;
+  }
+
+  /** Returns the `token_uri` of rekey's own key file, the operator's choice, if rekey uses one. */
+  #adminTokenUri(): string | undefined {
+    if (this.settings.credentials.kind !== 'key-file') return undefined;
+    const path = this.settings.credentials.path;
+    try {
+      return parseServiceAccountKeyFile(readFileSync(path, 'utf8'), `${GCP_CREDENTIALS_FILE_ENV} (${path})`).token_uri;
+    } catch {
+      // The admin client reports an unreadable key file with its own message.
+      return undefined;
+    }
   }
 
   /**
@@ -87,8 +103,9 @@ export class GcpAuth {
    * endpoint is returned, not thrown, so that verify can tell a key still propagating from a
    * broken endpoint. Throws only when the request fails, for example when the endpoint cannot be reached.
    */
-  async exchangeKey(keyFile: ServiceAccountKeyFile, signal?: AbortSignal): Promise<TokenExchange> {
-    const tokenUrl = this.tokenUrlFor(keyFile);
+  async exchangeKey(keyFile: ServiceAccountKeyFile, options: { trusted: boolean; signal?: AbortSignal }): Promise<TokenExchange> {
+    const { signal } = options;
+    const tokenUrl = this.tokenUrlFor(keyFile, options.trusted);
     const assertion = await signAssertion(keyFile, tokenUrl, CLOUD_PLATFORM_SCOPE);
     let response;
     try {
@@ -212,12 +229,12 @@ export class GcpAuth {
 
     const client = new OAuth2Client();
     client.refreshHandler = async () => {
-      const exchange = await this.exchangeKey(keyFile);
+      const exchange = await this.exchangeKey(keyFile, { trusted: true });
       if (!exchange.ok) {
         const retryable = exchange.httpStatus === 429 || exchange.httpStatus >= 500;
         throw new RekeyError(
           retryable ? 'UNAVAILABLE' : 'PERMISSION_DENIED',
-          `the token endpoint ${this.tokenUrlFor(keyFile)} rejected rekey's key ${keyFile.private_key_id} of ${keyFile.client_email}: ` +
+          `the token endpoint ${this.tokenUrlFor(keyFile, true)} rejected rekey's key ${keyFile.private_key_id} of ${keyFile.client_email}: ` +
             `${exchange.error}${exchange.description === '' ? '' : ` (${exchange.description})`}. Check ${GCP_CREDENTIALS_FILE_ENV}`,
         );
       }

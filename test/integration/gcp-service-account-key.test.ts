@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createGcpServiceAccountKeyProvider,
@@ -261,6 +263,34 @@ describe('gcp-service-account-key provider', () => {
       expect(error.code).toBe('VERIFY_FAILED');
       expect(error.message).toBe(`key ${material.keyId} of ${account} is deleted, so the token endpoint rejects it: invalid_grant (Invalid JWT Signature.)`);
       expect(error.message).not.toContain(privateKey);
+    });
+
+    it("never follows a stored key file's token_uri", async () => {
+      // Without REKEY_GCP_TOKEN_URL, rekey's own key file names the token endpoint (the fake's).
+      const env: Record<string, string> = { ...testbed.env, REKEY_GCP_VERIFY_WINDOW_MS: '20000', REKEY_GCP_VERIFY_INTERVAL_MS: '100' };
+      delete env.REKEY_GCP_TOKEN_URL;
+      const fromKeyFile = createGcpServiceAccountKeyProvider(env);
+      const ctx = gcpStepContext();
+      const material = await fromKeyFile.mint({ serviceAccount: account }, ctx);
+      const received: string[] = [];
+      const elsewhere = createServer((request, response) => {
+        received.push(`${request.method} ${request.url}`);
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"forged","expires_in":3600}');
+      });
+      await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+      try {
+        // Whoever can write the store could point the key file's token_uri anywhere.
+        expect(Object.keys(material.fields)).toContain('token_uri');
+        const tampered: Material = { keyId: material.keyId, fields: { ...material.fields, token_uri: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/token` } };
+
+        await verifyWithinPolicy(fromKeyFile, { serviceAccount: account }, tampered, ctx);
+      } finally {
+        await fromKeyFile.close();
+        await new Promise<void>((resolve) => elsewhere.close(() => resolve()));
+      }
+
+      expect(received).toEqual([]);
+      expect(testbed.fake.requests.filter((request) => request.path === '/token').length).toBeGreaterThan(0);
     });
 
     it('rejects a key file of another account', async () => {
