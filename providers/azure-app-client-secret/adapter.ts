@@ -151,8 +151,13 @@ export class AzureAppClientSecretProvider implements CredentialProvider<AzureApp
   }
 
   async verify(params: AzureAppClientSecretParams, material: Material, ctx: StepContext): Promise<void> {
-    const tenantId = plainField(material, TENANT_ID_FIELD);
-    const clientId = plainField(material, CLIENT_ID_FIELD);
+    // The tenant and application come from the inventory, never from the material: after a resume
+    // the material is read back from a store, and a secret of another application must not pass.
+    const tenantId = this.#tenantOf(params);
+    const clientId = params.appId;
+    if (plainField(material, TENANT_ID_FIELD) !== tenantId || plainField(material, CLIENT_ID_FIELD) !== clientId) {
+      throw new RekeyError('VERIFY_FAILED', `client secret ${material.keyId} is stored for another tenant or application than ${clientId} in tenant ${tenantId}`);
+    }
     const secret = secretField(material, CLIENT_SECRET_FIELD);
     const credential = createSecretCredential(this.#settings, tenantId, clientId, secret);
 

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createAzureAppClientSecretProvider } from '../../providers/azure-app-client-secret/index.js';
 import { createFileStore } from '../../providers/file-store/index.js';
 import { RekeyError } from '../../src/errors.js';
+import { SecretValue, type Material } from '../../src/secret.js';
 import { FakeAzure } from '../fakes/azure.js';
 import { stepContext } from '../support/aws.js';
 import { createTestAuthority, requestToken, type TestAuthority } from '../support/azure.js';
@@ -372,6 +373,22 @@ environments:
       }
       throw new Error('expected inspect to fail');
     }
+
+    it('rejects a stored secret of another application', async () => {
+      const other = fake.createApplication({ displayName: 'someone-else' });
+      const otherSecret = fake.addSecret(other.appId, 'other secret');
+      const provider = createAzureAppClientSecretProvider(azureEnv());
+      const swapped: Material = {
+        keyId: otherSecret.keyId,
+        fields: { tenantId: fake.tenantId, clientId: other.appId, clientSecret: SecretValue.fromString(otherSecret.secretText) },
+      };
+
+      const error = await provider.verify({ appId: app.appId }, swapped, stepContext()).catch((caught: unknown) => caught);
+
+      expect(error).toBeInstanceOf(RekeyError);
+      expect((error as RekeyError).code).toBe('VERIFY_FAILED');
+      expect((error as RekeyError).message).toBe(`client secret ${otherSecret.keyId} is stored for another tenant or application than ${app.appId} in tenant ${fake.tenantId}`);
+    });
 
     it('reports an application rekey does not own', async () => {
       const foreign = fake.createApplication({ displayName: 'foreign', owned: false });
