@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { DEFAULT_CALL_LIMITS, type CallLimits } from '../src/call-limits.js';
 import type { CredentialProvider, SecretStore, StepContext } from '../src/contracts.js';
-import { RekeyError } from '../src/errors.js';
+import { RekeyError, summarizeError } from '../src/errors.js';
+import { SecretValue, type Material } from '../src/secret.js';
 import { sleep } from '../src/engine/poll.js';
 
 const PROVIDER_METHODS = new Set(['inspect', 'mint', 'apply', 'verify', 'discard', 'disable', 'revoke', 'confirm']);
@@ -89,13 +90,32 @@ export class CallGates {
         const method = value as (...args: unknown[]) => Promise<unknown>;
         // Every gated method takes the step context last. The call gets a copy whose signal
         // also aborts at the timeout.
-        return (...args: unknown[]) => gate.run(property, (signal) => {
-          const ctx = args[args.length - 1] as StepContext;
-          return method.apply(target, [...args.slice(0, -1), { ...ctx, signal }]);
-        }, (args[args.length - 1] as StepContext | undefined)?.signal);
+        return (...args: unknown[]) => {
+          const ctx = args.at(-1) as StepContext | undefined;
+          if (ctx === undefined) return gate.run(property, () => method.apply(target, args), undefined);
+          const late = property === 'mint' ? lateMintHandler(target as CredentialProvider, args[0], ctx, kind) : undefined;
+          return gate.run(property, (signal) => method.apply(target, [...args.slice(0, -1), { ...ctx, signal }]), ctx.signal, late);
+        };
       },
     });
   }
+}
+
+/**
+ * Returns what to do with a mint that answers after its timeout: the engine has moved on and will
+ * mint again, so the late key would be a key no record knows. It is deleted at once.
+ */
+function lateMintHandler(provider: CredentialProvider, params: unknown, ctx: StepContext, kind: string): (result: unknown) => Promise<void> {
+  return async (result) => {
+    const material = result as Material;
+    for (const value of Object.values(material.fields)) if (value instanceof SecretValue) value.wipe();
+    ctx.logger.warn({ provider: kind, keyId: material.keyId }, 'a mint answered after its timeout; deleting the key it created');
+    try {
+      await provider.discard(params as Record<string, unknown>, material.keyId, ctx);
+    } catch (error) {
+      ctx.logger.error({ alert: true, provider: kind, keyId: material.keyId, error: summarizeError(error) }, 'could not delete the key of a mint that answered after its timeout; delete it by hand');
+    }
+  };
 }
 
 /** The concurrency slots, the shared rate and the timeout of one kind. */
@@ -110,13 +130,25 @@ class CallGate {
     private readonly rateKey: string,
   ) {}
 
-  async run<T>(method: string, call: (signal: AbortSignal) => Promise<T>, outer: AbortSignal | undefined): Promise<T> {
+  /**
+   * Runs one call through the gate. `late`, when given, receives the result of a call that
+   * succeeds after its timeout, and such a call is not aborted: a mint aborted in flight may
+   * still create a key, one whose value rekey never sees. The concurrency slot stays taken until
+   * the call itself settles, so calls that hang still count against `concurrency`.
+   */
+  async run<T>(method: string, call: (signal: AbortSignal) => Promise<T>, outer: AbortSignal | undefined, late?: (result: T) => Promise<void>): Promise<T> {
     await this.acquire();
+    let settled: Promise<unknown> = Promise.resolve();
     try {
       await this.takeRateToken(outer);
-      return await this.withTimeout(method, call, outer);
+      const controller = new AbortController();
+      const onOuterAbort = (): void => controller.abort(outer?.reason);
+      outer?.addEventListener('abort', onOuterAbort, { once: true });
+      const pending = call(controller.signal);
+      settled = pending.then(() => undefined, () => undefined).finally(() => outer?.removeEventListener('abort', onOuterAbort));
+      return await this.withTimeout(method, pending, controller, late);
     } finally {
-      this.release();
+      void settled.finally(() => this.release());
     }
   }
 
@@ -150,24 +182,27 @@ class CallGate {
     }
   }
 
-  private async withTimeout<T>(method: string, call: (signal: AbortSignal) => Promise<T>, outer: AbortSignal | undefined): Promise<T> {
-    const controller = new AbortController();
+  private async withTimeout<T>(method: string, pending: Promise<T>, controller: AbortController, late: ((result: T) => Promise<void>) | undefined): Promise<T> {
     const timeoutMs = this.limits.timeoutMs;
     const timedOut = new RekeyError('TIMEOUT', `${this.kind} ${method} timed out after ${timeoutMs} ms; rekey stopped waiting for it`);
-    const onOuterAbort = (): void => controller.abort(outer?.reason);
-    outer?.addEventListener('abort', onOuterAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
+    let expired = false;
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        controller.abort(timedOut);
+        expired = true;
+        if (late === undefined) controller.abort(timedOut);
         reject(timedOut);
       }, timeoutMs);
     });
+    if (late !== undefined) {
+      pending.then(async (result) => {
+        if (expired) await late(result);
+      }, () => undefined);
+    }
     try {
-      return await Promise.race([call(controller.signal), deadline]);
+      return await Promise.race([pending, deadline]);
     } finally {
       clearTimeout(timer);
-      outer?.removeEventListener('abort', onOuterAbort);
     }
   }
 }

@@ -5,6 +5,7 @@ import { CallGates } from '../../jobs/call-gates.js';
 import { readCallLimitOverrides, type CallLimits } from '../../src/call-limits.js';
 import type { CredentialProvider, StepContext } from '../../src/contracts.js';
 import { ConfigError } from '../../src/config.js';
+import { SecretValue } from '../../src/secret.js';
 import { stepContext } from '../support/aws.js';
 import { REDIS_ADMIN_URL } from '../support/redis.js';
 
@@ -94,6 +95,47 @@ describe('provider call gates', () => {
     });
     expect(recorder.signals[0]?.aborted).toBe(true);
     expect((recorder.signals[0]?.reason as { code: string }).code).toBe('TIMEOUT');
+  });
+
+  it('deletes the key of a mint that answers late', async () => {
+    const discarded: string[] = [];
+    let mintSignal: AbortSignal | undefined;
+    const secret = SecretValue.fromString('late-secret');
+    const provider: CredentialProvider = {
+      ...recordingProvider('late-kind', 0, { timeoutMs: 100 }).provider,
+      family: 'minted',
+      async mint(_params, ctx) {
+        mintSignal = ctx.signal;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return { keyId: 'late-key', fields: { secret } };
+      },
+      async discard(_params, keyId) {
+        discarded.push(keyId);
+      },
+    };
+    const gated = gates.provider(provider);
+
+    await expect(gated.mint!({}, stepContext())).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+
+    expect(mintSignal?.aborted).toBe(false);
+    expect(discarded).toEqual(['late-key']);
+    expect(/^\0+$/.test(secret.reveal())).toBe(true);
+  });
+
+  it('keeps the slot of a timed-out call until it ends', async () => {
+    const recorder = recordingProvider('held-kind', 300, { concurrency: 1, timeoutMs: 100 });
+    const gated = gates.provider(recorder.provider);
+
+    const first = gated.inspect({}, KNOWN, stepContext()).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const second = gated.inspect({}, KNOWN, stepContext()).catch((error: unknown) => error);
+    await first;
+    await second;
+
+    // The second call could start only after the first, timed out at 100 ms, really ended at 300 ms.
+    expect(recorder.maxInFlight()).toBe(1);
+    expect(recorder.starts[1]! - recorder.starts[0]!).toBeGreaterThanOrEqual(290);
   });
 
   it('lets an override win over the adapter', () => {
