@@ -102,18 +102,18 @@ export class CallGates {
 }
 
 /**
- * Returns what to do with a mint that answers after its timeout: the engine has moved on and will
- * mint again, so the late key would be a key no record knows. It is deleted at once.
+ * Returns the handler of a mint that returns after its timeout: the engine has moved on and will
+ * mint again, so the late key would be a key no record lists. It is deleted at once.
  */
 function lateMintHandler(provider: CredentialProvider, params: unknown, ctx: StepContext, kind: string): (result: unknown) => Promise<void> {
   return async (result) => {
     const material = result as Material;
     for (const value of Object.values(material.fields)) if (value instanceof SecretValue) value.wipe();
-    ctx.logger.warn({ provider: kind, keyId: material.keyId }, 'a mint answered after its timeout; deleting the key it created');
+    ctx.logger.warn({ provider: kind, keyId: material.keyId }, 'a mint returned after its timeout; deleting the key it created');
     try {
       await provider.discard(params as Record<string, unknown>, material.keyId, ctx);
     } catch (error) {
-      ctx.logger.error({ alert: true, provider: kind, keyId: material.keyId, error: summarizeError(error) }, 'could not delete the key of a mint that answered after its timeout; delete it by hand');
+      ctx.logger.error({ alert: true, provider: kind, keyId: material.keyId, error: summarizeError(error) }, 'could not delete the key of a mint that returned after its timeout; delete it by hand');
     }
   };
 }
@@ -133,7 +133,7 @@ class CallGate {
   /**
    * Runs one call through the gate. `late`, when given, receives the result of a call that
    * succeeds after its timeout, and such a call is not aborted: a mint aborted in flight may
-   * still create a key, one whose value rekey never sees. The concurrency slot stays taken until
+   * still create a key whose value rekey never receives. The concurrency slot stays taken until
    * the call itself settles, so calls that hang still count against `concurrency`.
    */
   async run<T>(method: string, call: (signal: AbortSignal) => Promise<T>, outer: AbortSignal | undefined, late?: (result: T) => Promise<void>): Promise<T> {
