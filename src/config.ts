@@ -28,6 +28,8 @@ export interface RekeyConfig {
   logLevel: string;
   /** Requests a minute one token (or, without a token, one source address) may send. */
   rateLimitPerMinute: number;
+  /** Failed authentications a minute one source address may make before it gets 429. */
+  authFailuresPerMinute: number;
   /** File of API token hashes, written by `rekey token create`. */
   tokensFile: string;
   webhooks: WebhookConfig;
@@ -83,6 +85,7 @@ export function readConfig(env: Env): RekeyConfig {
     logLevel: env.REKEY_LOG_LEVEL ?? 'info',
     tokensFile: env.REKEY_TOKENS_FILE ?? '.rekey/tokens.json',
     rateLimitPerMinute: integer(env, 'REKEY_RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    authFailuresPerMinute: integer(env, 'REKEY_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
     webhooks: {
       githubSecret: nonEmpty(env.REKEY_GITHUB_WEBHOOK_SECRET),
       githubApiUrl: env.REKEY_GITHUB_API_URL ?? 'https://api.github.com',

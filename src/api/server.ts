@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Runtime } from '../../jobs/runtime.js';
+import { AuthFailureLimiter } from './auth-failures.js';
 import { bearerAuth } from './auth.js';
 import { OidcVerifier, readOidcConfig } from './oidc.js';
 import { tokenStoreFor } from './token-store-select.js';
@@ -73,7 +74,19 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   });
   const tokens = tokenStoreFor(runtime.env, (error) => runtime.logger.warn({ err: error.message }, 'idle PostgreSQL token store connection failed'));
   const oidcConfig = readOidcConfig(runtime.env);
-  app.addHook('onRequest', bearerAuth(runtime.config.apiToken, tokens, oidcConfig === null ? null : new OidcVerifier(oidcConfig)));
+  const authenticate = bearerAuth(runtime.config.apiToken, tokens, oidcConfig === null ? null : new OidcVerifier(oidcConfig));
+  const failures = new AuthFailureLimiter(runtime.redis, runtime.config.redisPrefix, runtime.config.authFailuresPerMinute);
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.auth === false) return authenticate(request, reply);
+    const retryAfter = await failures.blockedFor(request.ip);
+    if (retryAfter > 0) {
+      reply.header('retry-after', String(retryAfter));
+      return sendProblem(reply, 429, 'RATE_LIMITED', `more than ${failures.perMinute} failed authentications a minute from this address; retry in ${retryAfter} s`);
+    }
+    const result = await authenticate(request, reply);
+    if (reply.statusCode === 401) await failures.record(request.ip);
+    return result;
+  });
   app.addHook('onClose', () => tokens.close());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`));

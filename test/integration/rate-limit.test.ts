@@ -43,3 +43,33 @@ describe('rate limits', () => {
     expect(statuses).toEqual(Array.from({ length: 8 }, () => 200));
   });
 });
+
+describe('failed authentications', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      inventory: 'environments:\n  demo:\n    credentials:\n      - id: api-token\n        kind: generated-secret\n        stores: [{ store: file, path: demo/api-token }]\n',
+      worker: false,
+      env: { REKEY_AUTH_FAILURES_PER_MINUTE: '3' },
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('answers 429 to an address after its limit', async () => {
+    const wrong = { authorization: 'Bearer rk_000000000000_not-a-real-token-value-of-forty-three-chars' };
+    const statuses: number[] = [];
+    for (let index = 0; index < 3; index += 1) statuses.push((await harness.app.inject({ method: 'GET', url: '/v1/environments', headers: wrong })).statusCode);
+    statuses.push((await harness.app.inject({ method: 'GET', url: '/v1/environments' })).statusCode);
+    const blocked = await harness.app.inject({ method: 'GET', url: '/v1/environments', headers: harness.auth });
+
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json()).toMatchObject({ code: 'RATE_LIMITED', detail: expect.stringMatching(/^more than 3 failed authentications a minute from this address; retry in \d+ s$/) as unknown as string });
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await harness.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+});

@@ -66,6 +66,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     REKEY_TOKENS_FILE: join(dir, 'tokens.json'),
     // High enough that suites sending thousands of requests are not limited; one test lowers it.
     REKEY_RATE_LIMIT_PER_MINUTE: '1000000',
+    REKEY_AUTH_FAILURES_PER_MINUTE: '1000000',
     REKEY_POSTGRES_URL: POSTGRES_ADMIN_URL,
     REKEY_REDIS_ACL_URL: REDIS_URL,
     REKEY_AWS_VERIFY_WINDOW_MS: '20000',
