@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 
 /**
  * Counts failed authentications per source address in Redis, per minute, shared by every API
- * replica. The route rate limit runs after authentication, so it never sees a request with a
+ * replica. The route rate limit runs after authentication, so it never counts a request with a
  * wrong token: without this count a caller could try tokens, or load the token store, without
  * bound.
  */
