@@ -144,6 +144,8 @@ export function gcpErrorCode(error: unknown): ErrorCode {
  * Converts the error of one GCP call into a RekeyError. `permission` is the IAM permission the
  * call needs (iam.serviceAccountKeys.create) and `subject` the resource it acted on, so that the
  * message names what an operator should check. `secrets` are scrubbed from the quoted text.
+ * The client library's error is quoted, never attached as the cause: its request configuration
+ * can carry the form body (an access token, an assertion) in clear.
  */
 export function toRekeyError(error: unknown, permission: string, subject: string, secrets: readonly SecretValue[] = []): RekeyError {
   const inner = innerRekeyError(error);
@@ -152,12 +154,12 @@ export function toRekeyError(error: unknown, permission: string, subject: string
   const code = gcpErrorCode(error);
   const socketCode = socketErrorCode(error);
   if (socketCode !== undefined && TLS_ERROR_CODES.has(socketCode)) {
-    return new RekeyError(code, `TLS verification failed for ${permission} on ${subject}: ${quoteError(error, secrets)}. Set REKEY_GCP_CA_FILE to the CA certificate file that signed the endpoint's certificate`, { cause: error });
+    return new RekeyError(code, `TLS verification failed for ${permission} on ${subject}: ${quoteError(error, secrets)}. Set REKEY_GCP_CA_FILE to the CA certificate file that signed the endpoint's certificate`);
   }
   const google = googleApiErrorOf(error);
   const quoted = google === undefined ? quoteError(error, secrets) : quoteError(`${google.status ?? google.httpStatus ?? 'error'}: ${google.message}`, secrets);
   if (code === 'PERMISSION_DENIED') {
-    return new RekeyError(code, `${permission} on ${subject} was denied: ${quoted}. Grant rekey's GCP identity a role with ${permission} and check its credentials`, { cause: error });
+    return new RekeyError(code, `${permission} on ${subject} was denied: ${quoted}. Grant rekey's GCP identity a role with ${permission} and check its credentials`);
   }
-  return new RekeyError(code, `${permission} on ${subject} failed: ${quoted}`, { cause: error });
+  return new RekeyError(code, `${permission} on ${subject} failed: ${quoted}`);
 }
