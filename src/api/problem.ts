@@ -50,6 +50,11 @@ function describeValidation(error: FastifyError): string {
  */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error.validation !== undefined) return sendProblem(reply, 400, 'INVALID_REQUEST', describeValidation(error));
+  if (isRekeyError(error) && error.code === 'AUDIT_UNAVAILABLE') {
+    // The message quotes the audit sink's driver (hosts, paths): the log gets it, the caller not.
+    request.log.error({ err: error.message }, 'audit trail cannot be written');
+    return sendProblem(reply, 503, error.code, 'the audit trail cannot be written, so rekey changes nothing; the server log has the reason', ERROR_CATALOGUE[error.code].title);
+  }
   if (isRekeyError(error)) return sendProblem(reply, error.status, error.code, error.message, ERROR_CATALOGUE[error.code].title);
 
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {

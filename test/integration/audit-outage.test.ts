@@ -92,6 +92,14 @@ describe('an audit trail that cannot be written', () => {
     const store = createFileStore(harness.env);
     expect((await store.listSecrets()).map((secret) => secret.path)).toEqual([]);
 
+    // A change the API makes itself (a force-close) fails closed too, without quoting the driver.
+    const closed = await harness.app.inject({
+      method: 'POST', url: '/v1/environments/demo/credentials/api-token/force-close', headers: harness.auth, payload: { reason: 'during the outage' },
+    });
+    expect(closed.statusCode).toBe(503);
+    expect(closed.json()).toMatchObject({ code: 'AUDIT_UNAVAILABLE', detail: 'the audit trail cannot be written, so rekey changes nothing; the server log has the reason' });
+    expect((await harness.runtime.records.getRun(runId))?.status).toBe('planning');
+
     await admin((client) => client.query(`GRANT INSERT ON ${pg.escapeIdentifier(table)} TO ${pg.escapeIdentifier(writer)}`));
     const run = await harness.waitForRun(runId, 30_000);
     expect(run.status).toBe('completed');
