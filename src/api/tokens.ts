@@ -110,7 +110,8 @@ export function checkAgainstStored(presented: string, stored: StoredToken | unde
  * changes, so a token created or removed with the CLI takes effect without a restart.
  */
 export class TokenFileStore implements TokenStore {
-  #loadedAt = -1;
+  /** The file's identity when it was read: a revoke that keeps the mtime still changes size or inode. */
+  #loadedVersion = '';
   #tokens = new Map<string, StoredToken>();
 
   constructor(readonly path: string) {}
@@ -118,14 +119,15 @@ export class TokenFileStore implements TokenStore {
   #refresh(): void {
     if (!existsSync(this.path)) {
       this.#tokens.clear();
-      this.#loadedAt = -1;
+      this.#loadedVersion = '';
       return;
     }
-    const modified = statSync(this.path).mtimeMs;
-    if (modified === this.#loadedAt) return;
+    const stats = statSync(this.path);
+    const version = `${stats.mtimeMs}:${stats.size}:${stats.ino}:${stats.ctimeMs}`;
+    if (version === this.#loadedVersion) return;
     const parsed = JSON.parse(readFileSync(this.path, 'utf8')) as TokenFile;
     this.#tokens = new Map(parsed.tokens.map((token) => [token.id, token]));
-    this.#loadedAt = modified;
+    this.#loadedVersion = version;
   }
 
   /** Checks a presented token in constant time against the stored hash of its id. */
@@ -161,6 +163,6 @@ export class TokenFileStore implements TokenStore {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     writeFileSync(this.path, `${JSON.stringify({ tokens } satisfies TokenFile, null, 2)}\n`, { mode: 0o600 });
     chmodSync(this.path, 0o600);
-    this.#loadedAt = -1;
+    this.#loadedVersion = '';
   }
 }
