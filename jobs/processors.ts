@@ -21,7 +21,7 @@ export const REVOKE_ATTEMPTS = 10;
 const RETENTION_SECONDS = 30 * 24 * 3600;
 const RETRY_BACKOFF = { type: 'exponential', delay: 1000, jitter: 0.5 } as const;
 /**
- * Longest wait of an attempt for an older attempt of the same rotation in this process to reach
+ * Maximum wait of an attempt for an older attempt of the same rotation in this process to reach
  * a step boundary. Past it the newer attempt goes on, and the fence stops the older one.
  */
 const HANDOVER_WAIT_MS = 120_000;

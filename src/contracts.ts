@@ -182,7 +182,7 @@ export interface SecretStore<Params = Record<string, unknown>> {
 
   /**
    * Disables the versions that earlier promotes replaced, called once the old credential is
-   * revoked and their values no longer work. A failure is logged and never fails the rotation.
+   * revoked and their values no longer work. The engine logs a failure here and goes on.
    */
   retire?(params: Params, ctx: StepContext): Promise<void>;
 

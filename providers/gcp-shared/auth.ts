@@ -77,7 +77,7 @@ export class GcpAuth {
   /**
    * Returns the token endpoint for `keyFile`: REKEY_GCP_TOKEN_URL, else Google's. Only rekey's own
    * key file (`trusted`, mounted by the operator) may name another one in its `token_uri`. A key
-   * file read back from a store is data that whoever can write the store controls, so its
+   * file read back from a store is data that anyone with write access to the store controls, so its
    * `token_uri` is never followed: it could send the signed assertion elsewhere and fake a verify.
    */
   tokenUrlFor(keyFile: ServiceAccountKeyFile, trusted: boolean): string {

@@ -98,7 +98,7 @@ export async function runRotation(target: RotationTarget, state: RotationState, 
 }
 
 class RotationRun {
-  /** Materials this attempt holds in memory, wiped when verification is over. */
+  /** Materials this attempt keeps in memory, wiped when verification is over. */
   private readonly materials: Material[] = [];
 
   constructor(
