@@ -114,8 +114,8 @@ async function actOnMatch(runtime: Runtime, finding: Finding, entry: IndexEntry,
     // force-closed the rotation), so it may still work: an incident rotation revokes it with
     // the principal's other keys.
     const last = await runtime.records.lastRotation(entry.environment, entry.credentialId);
-    unrevoked = last?.oldKeyId === entry.keyId
-      && (last.outcome === 'revocation-pending' || last.outcome === 'force-closed' || revokeState === 'failed' || (revokeJobId !== null && revokeJob === undefined));
+    unrevoked = await runtime.records.isUnrevoked(entry.environment, entry.credentialId, entry.keyId) || (last?.oldKeyId === entry.keyId
+      && (last.outcome === 'revocation-pending' || last.outcome === 'force-closed' || revokeState === 'failed' || (revokeJobId !== null && revokeJob === undefined)));
     if (!unrevoked) return { status: 'already-rotated', runId: null };
   }
 

@@ -205,6 +205,10 @@ async function closeRotation(runtime: Runtime, request: ForceCloseRequest, provi
     // only now, because a worker that won the race for a job above must keep its fence.
     await runtime.records.takeFence(rotationId);
 
+    // rekey never revoked the old key of a closed rotation: a leak report of it must still act.
+    if (state?.oldKeyId !== undefined && state.oldKeyId !== null && !state.revoked) {
+      await runtime.records.markUnrevoked(environment, credentialId, state.oldKeyId);
+    }
     const lastRotation: LastRotation = {
       runId, rotationId, outcome: 'force-closed', oldKeyId: state?.oldKeyId ?? null, newKeyId: state?.newKeyId ?? null,
       finishedAt: new Date().toISOString(), forceClosed: { actor, reason },

@@ -327,10 +327,12 @@ async function processRevoke(runtime: Runtime, job: Job<RevokeJobData>, signal: 
     await audit({ step: 'revoke', outcome: isLastAttempt(job, error) ? 'failed' : 'retrying', oldKeyId: scope.oldKeyId, error: summary });
     if (!isLastAttempt(job, error)) throw new Error(summary.message, { cause: error });
     await updateState({ outcome: 'revocation-pending', error: summary });
+    await runtime.records.markUnrevoked(scope.environment, scope.credentialId, scope.oldKeyId);
     ctx.logger.error({ alert: true, keyId: scope.oldKeyId, error: summary }, 'revoke failed for good; the old credential is still valid and needs an operator');
     throw new UnrecoverableError(`${summary.code}: ${summary.message}`);
   }
   await audit({ step: 'revoke', outcome: 'succeeded', oldKeyId: scope.oldKeyId });
+  await runtime.records.clearUnrevoked(scope.environment, scope.credentialId, scope.oldKeyId);
   await retireReplacedVersions(target, ctx);
 
   const confirmed = await confirmRevocation(target, scope.oldKeyId, ctx, { audit });

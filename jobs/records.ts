@@ -9,6 +9,8 @@ const RUN_TTL_SECONDS = 30 * 24 * 3600;
 
 /** How long an active-rotation marker lives if its rotation never clears it (a lost Redis write). */
 const ACTIVE_MARKER_TTL_SECONDS = 7 * 24 * 3600;
+/** How long rekey remembers a key whose revoke never finished: longer than any grace period. */
+const UNREVOKED_TTL_SECONDS = 365 * 24 * 3600;
 
 /**
  * rekey's own records in Redis, beside BullMQ's: runs, the per-credential ledger of key ids, and
@@ -149,6 +151,28 @@ export class Records {
 
   async holdsFence(rotationId: string, token: number): Promise<boolean> {
     return Number(await this.redis.get(this.fenceKey(rotationId))) === token;
+  }
+
+  private unrevokedKey(environment: string, credentialId: string): string {
+    return `${this.prefix}:unrevoked:${environment}:${credentialId}`;
+  }
+
+  /**
+   * Records a replaced key whose revoke never finished (its revoke job failed for good, or an
+   * admin force-closed the rotation): it may still work, so a later leak report of it must start
+   * an incident rotation, however many rotations came in between.
+   */
+  async markUnrevoked(environment: string, credentialId: string, keyId: string): Promise<void> {
+    const key = this.unrevokedKey(environment, credentialId);
+    await this.redis.multi().sadd(key, keyId).expire(key, UNREVOKED_TTL_SECONDS).exec();
+  }
+
+  async clearUnrevoked(environment: string, credentialId: string, keyId: string): Promise<void> {
+    await this.redis.srem(this.unrevokedKey(environment, credentialId), keyId);
+  }
+
+  async isUnrevoked(environment: string, credentialId: string, keyId: string): Promise<boolean> {
+    return (await this.redis.sismember(this.unrevokedKey(environment, credentialId), keyId)) === 1;
   }
 
   /**

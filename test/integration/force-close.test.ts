@@ -500,6 +500,14 @@ describe('force-close of a stuck rotation', () => {
     it('lets a new rotation start and complete', async () => {
       expect((await rotateToCompletion('revoke-secret')).outcome).toBe('rotated');
     });
+
+    it('still acts on a leak of the old key after later rotations', async () => {
+      expect(await harness.runtime.records.isUnrevoked('demo', 'revoke-secret', oldKeyId)).toBe(true);
+      const finding = { source: 'trufflehog', reference: 'force-close test, later', observedAt: new Date().toISOString(), candidates: [oldSecret] };
+      const result = await handleFinding(harness.runtime, finding, 'webhook:trufflehog');
+      expect(result.status).toBe('rotation-started');
+      expect((await harness.waitForRun(result.runId!)).status).toBe('completed');
+    });
   });
 
   describe('when there is nothing to close', () => {
