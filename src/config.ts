@@ -30,6 +30,11 @@ export interface RekeyConfig {
   rateLimitPerMinute: number;
   /** Failed authentications a minute one source address may make before it gets 429. */
   authFailuresPerMinute: number;
+  /**
+   * Fastify's trustProxy: which proxies' X-Forwarded-For to believe when rekey works out a
+   * request's source address. False (the default) uses the connection's address.
+   */
+  trustProxy: boolean | number | string[];
   /** File of API token hashes, written by `rekey token create`. */
   tokensFile: string;
   webhooks: WebhookConfig;
@@ -68,6 +73,22 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+/**
+ * Reads REKEY_TRUST_PROXY: unset or `false`, `true` (every proxy: only when nothing reaches rekey
+ * but through the proxies), a number of hops, or a comma-separated list of proxy addresses or CIDRs.
+ */
+function readTrustProxy(text: string | undefined): boolean | number | string[] {
+  const value = text?.trim() ?? '';
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^[0-9]+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.some((entry) => !/^[0-9a-fA-F.:]+(\/[0-9]{1,3})?$/.test(entry))) {
+    throw new ConfigError(`REKEY_TRUST_PROXY="${value}" is invalid: expected false, true, a number of hops, or proxy addresses and CIDRs separated by commas`);
+  }
+  return entries;
+}
+
 export function readConfig(env: Env): RekeyConfig {
   return {
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -86,6 +107,7 @@ export function readConfig(env: Env): RekeyConfig {
     tokensFile: env.REKEY_TOKENS_FILE ?? '.rekey/tokens.json',
     rateLimitPerMinute: integer(env, 'REKEY_RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     authFailuresPerMinute: integer(env, 'REKEY_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
+    trustProxy: readTrustProxy(env.REKEY_TRUST_PROXY),
     webhooks: {
       githubSecret: nonEmpty(env.REKEY_GITHUB_WEBHOOK_SECRET),
       githubApiUrl: env.REKEY_GITHUB_API_URL ?? 'https://api.github.com',

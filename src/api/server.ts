@@ -32,6 +32,11 @@ function rateLimitKey(request: FastifyRequest): string {
   return `token:${createHash('sha256').update(authorization).digest('hex').slice(0, 32)}`;
 }
 
+/** Trusts the nearest `hops` proxies, as Fastify's numeric trustProxy does. */
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
+
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   if (runtime.config.apiToken === undefined || runtime.config.apiToken.length < 16) {
     throw new Error('REKEY_API_TOKEN must be set to a token of at least 16 characters before the API starts');
@@ -40,6 +45,8 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: runtime.logger as FastifyBaseLogger,
     bodyLimit: DEFAULT_BODY_LIMIT,
+    // Behind an ingress, request.ip (rate limits, failed authentications) must be the client's.
+    trustProxy: typeof runtime.config.trustProxy === 'number' ? trustHops(runtime.config.trustProxy) : runtime.config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
     // Errors the router raises before any route runs (a malformed URL, an over-long path
     // parameter) become problem responses too. Their messages quote the URL, so they are not used.

@@ -73,3 +73,29 @@ describe('failed authentications', () => {
     expect((await harness.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 });
+
+describe('failed authentications behind a proxy', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      inventory: 'environments:\n  demo:\n    credentials:\n      - id: api-token\n        kind: generated-secret\n        stores: [{ store: file, path: demo/api-token }]\n',
+      worker: false,
+      env: { REKEY_AUTH_FAILURES_PER_MINUTE: '2', REKEY_TRUST_PROXY: '127.0.0.1' },
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('counts each forwarded client apart', async () => {
+    const from = (client: string) => ({ 'x-forwarded-for': client });
+    const statuses: number[] = [];
+    for (let index = 0; index < 3; index += 1) statuses.push((await harness.app.inject({ method: 'GET', url: '/v1/environments', headers: from('203.0.113.7') })).statusCode);
+    const other = await harness.app.inject({ method: 'GET', url: '/v1/environments', headers: { ...from('203.0.113.8'), ...harness.auth } });
+
+    expect(statuses).toEqual([401, 401, 429]);
+    expect(other.statusCode).toBe(200);
+  });
+});
