@@ -180,8 +180,14 @@ function checkCredential(
   });
 
   const rotateEveryMs = credential.rotateEvery === undefined ? undefined : parseDuration(credential.rotateEvery);
+  const gracePeriodMs = parseDuration(credential.gracePeriod ?? DEFAULT_GRACE_PERIOD);
   if (rotateEveryMs !== undefined && rotateEveryMs < MIN_ROTATE_EVERY_MS) {
     report([...base, 'rotateEvery'], `rotateEvery must be at least ${MIN_ROTATE_EVERY_MS / 1000}s`);
+    valid = false;
+  } else if (rotateEveryMs !== undefined && rotateEveryMs <= gracePeriodMs) {
+    // A scheduled rotation keeps the old key until the grace period ends. A tick before that
+    // would find it still there, and at a two-key limit (AWS) stop with KEY_QUOTA.
+    report([...base, 'rotateEvery'], `rotateEvery (${credential.rotateEvery}) must be longer than the gracePeriod (${credential.gracePeriod ?? DEFAULT_GRACE_PERIOD}), or each tick finds the previous old key not yet revoked`);
     valid = false;
   }
 
@@ -191,7 +197,7 @@ function checkCredential(
     kind: credential.kind,
     description: credential.description,
     params: credential.params ?? {},
-    gracePeriodMs: parseDuration(credential.gracePeriod ?? DEFAULT_GRACE_PERIOD),
+    gracePeriodMs,
     ...(rotateEveryMs === undefined ? {} : { rotateEveryMs }),
     stores,
   };

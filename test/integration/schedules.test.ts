@@ -16,6 +16,7 @@ environments:
       - id: ticking
         kind: generated-secret
         rotateEvery: 10s
+        gracePeriod: 5s
         stores: [{ store: file, path: demo/ticking }]
       - id: manual
         kind: generated-secret

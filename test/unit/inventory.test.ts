@@ -106,6 +106,18 @@ environments:
 `)).toEqual(['inventory.yaml:7: environments.prod.credentials[0].rotateEvery: rotateEvery must be at least 10s']);
   });
 
+  it('rejects a schedule within the grace period', () => {
+    expect(problemsOf(`environments:
+  prod:
+    credentials:
+      - id: token
+        kind: aws-iam-access-key
+        params: { userName: deployer }
+        rotateEvery: 30m
+        stores: [{ store: file, path: prod/token }]
+`)).toEqual(['inventory.yaml:7: environments.prod.credentials[0].rotateEvery: rotateEvery (30m) must be longer than the gracePeriod (1h), or each tick finds the previous old key not yet revoked']);
+  });
+
   it('reads a rotation schedule', () => {
     const inventory = parseInventory(`environments:
   prod:
@@ -114,6 +126,7 @@ environments:
         kind: aws-iam-access-key
         params: { userName: deployer }
         rotateEvery: 30m
+        gracePeriod: 10m
         stores: [{ store: file, path: prod/token }]
 `, 'inventory.yaml', KINDS);
     expect(inventory.environments.get('prod')?.credentials[0]?.rotateEveryMs).toBe(1_800_000);
