@@ -25,7 +25,7 @@ const WORKER_ENV = {
   REKEY_AWS_VERIFY_WINDOW_MS: '30000',
 };
 /** Longer than the lock and two stalled checks, so the job is taken while the worker sleeps. */
-const STALL_MS = 8000;
+const STALL_MS = 12_000;
 const CASE_TIMEOUT_MS = 90_000;
 
 type AuditRecord = Record<string, unknown>;
@@ -146,7 +146,7 @@ describe('a worker that stalls past its lock in the middle of a rotation', () =>
     let child: WorkerChild | undefined;
     try {
       // A slow verify keeps the woken attempt busy until the stalled check has given the job back.
-      harness = await startHarness({ inventory: environment.inventory, worker: false, env: { ...WORKER_ENV, REKEY_AWS_VERIFY_INTERVAL_MS: '4000' } });
+      harness = await startHarness({ inventory: environment.inventory, worker: false, env: { ...WORKER_ENV, REKEY_AWS_VERIFY_INTERVAL_MS: '8000' } });
       child = spawnWorkerChild(harness.env, 'staged', { stallMs: 5000 });
       const submitted = await submit(harness, 'stalled worker takes its own job back');
       await harness.waitForRun(submitted.runId, 60_000);
