@@ -95,6 +95,27 @@ function describeAjvError(error: ErrorObject): { path: PathSegment[]; message: s
  * fixes the whole file in one pass: YAML syntax, the file's structure, each credential's provider
  * parameters and each store target, duplicate credential ids.
  */
+/**
+ * Turns a duration written as a bare number (`gracePeriod: 90`), which YAML reads as a number,
+ * into the string of seconds the schema expects. Anything else is left for the schema to report.
+ */
+function acceptPlainSeconds(data: unknown): void {
+  const environments = (data as { environments?: unknown } | null)?.environments;
+  if (typeof environments !== 'object' || environments === null) return;
+  for (const environment of Object.values(environments)) {
+    const credentials = (environment as { credentials?: unknown } | null)?.credentials;
+    if (!Array.isArray(credentials)) continue;
+    for (const credential of credentials) {
+      if (typeof credential !== 'object' || credential === null) continue;
+      const fields = credential as Record<string, unknown>;
+      for (const name of ['gracePeriod', 'rotateEvery']) {
+        const value = fields[name];
+        if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) fields[name] = String(value);
+      }
+    }
+  }
+}
+
 export function parseInventory(text: string, file: string, kinds: KindCatalogue): Inventory {
   const lines = new LineCounter();
   const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
@@ -110,6 +131,7 @@ export function parseInventory(text: string, file: string, kinds: KindCatalogue)
   if (problems.length > 0) throw new InventoryError(problems);
 
   const data: unknown = document.toJS();
+  acceptPlainSeconds(data);
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validateStructure = ajv.compile(INVENTORY_SCHEMA);
   if (!validateStructure(data)) {
@@ -187,7 +209,8 @@ function checkCredential(
   } else if (rotateEveryMs !== undefined && rotateEveryMs <= gracePeriodMs) {
     // A scheduled rotation keeps the old key until the grace period ends. A tick before that
     // would find it still there, and at a two-key limit (AWS) stop with KEY_QUOTA.
-    report([...base, 'rotateEvery'], `rotateEvery (${credential.rotateEvery}) must be longer than the gracePeriod (${credential.gracePeriod ?? DEFAULT_GRACE_PERIOD}), or each tick finds the previous old key not yet revoked`);
+    const grace = credential.gracePeriod ?? `${DEFAULT_GRACE_PERIOD}, the default`;
+    report([...base, 'rotateEvery'], `rotateEvery (${credential.rotateEvery}) must be longer than the gracePeriod (${grace}), or each tick finds the previous old key not yet revoked`);
     valid = false;
   }
 

@@ -115,7 +115,22 @@ environments:
         params: { userName: deployer }
         rotateEvery: 30m
         stores: [{ store: file, path: prod/token }]
-`)).toEqual(['inventory.yaml:7: environments.prod.credentials[0].rotateEvery: rotateEvery (30m) must be longer than the gracePeriod (1h), or each tick finds the previous old key not yet revoked']);
+`)).toEqual(['inventory.yaml:7: environments.prod.credentials[0].rotateEvery: rotateEvery (30m) must be longer than the gracePeriod (1h, the default), or each tick finds the previous old key not yet revoked']);
+  });
+
+  it('reads bare numbers as seconds', () => {
+    const inventory = parseInventory(`environments:
+  prod:
+    credentials:
+      - id: token
+        kind: aws-iam-access-key
+        params: { userName: deployer }
+        gracePeriod: 90
+        rotateEvery: 120
+        stores: [{ store: file, path: prod/token }]
+`, 'inventory.yaml', KINDS);
+    expect(inventory.environments.get('prod')?.credentials[0]?.gracePeriodMs).toBe(90_000);
+    expect(inventory.environments.get('prod')?.credentials[0]?.rotateEveryMs).toBe(120_000);
   });
 
   it('reads a rotation schedule', () => {
