@@ -217,8 +217,8 @@ async function closeRotation(runtime: Runtime, request: ForceCloseRequest, provi
     // newest one on record.
     await runtime.records.setLastRotation(environment, credentialId, lastRotation);
     // A finished rotate job stays for the run's status: it shows the close too.
-    const kept = stuck.rotate !== null && !planned.includes(stuck.rotate) ? stuck.rotate.job as Job<RotateJobData> : null;
-    if (kept !== null && state !== undefined) await kept.updateData({ ...kept.data, state: { ...state, outcome: 'force-closed' } });
+    const finishedRotate = stuck.rotate !== null && !planned.includes(stuck.rotate) ? stuck.rotate.job as Job<RotateJobData> : null;
+    if (finishedRotate !== null && state !== undefined) await finishedRotate.updateData({ ...finishedRotate.data, state: { ...state, outcome: 'force-closed' } });
     let releasedClaim = false;
     if (stuck.kind === 'claim') {
       await runtime.records.release(environment, credentialId, rotationId);

@@ -158,9 +158,9 @@ export class Records {
   }
 
   /**
-   * Records a replaced key whose revoke never finished (its revoke job failed for good, or an
-   * admin force-closed the rotation): it may still work, so a later leak report of it must start
-   * an incident rotation, however many rotations came in between.
+   * Records a replaced key whose revoke never finished, because its revoke job failed for good or
+   * an admin force-closed the rotation. The key may still work, so a later leak report of it
+   * starts an incident rotation, however many rotations came in between.
    */
   async markUnrevoked(environment: string, credentialId: string, keyId: string): Promise<void> {
     const key = this.unrevokedKey(environment, credentialId);

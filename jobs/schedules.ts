@@ -14,28 +14,28 @@ function schedulerId(environment: string, credentialId: string): string {
  * with the same inventory agree. Returns the ids of the schedulers in place.
  */
 export async function syncSchedules(runtime: Runtime): Promise<string[]> {
-  const wanted = new Map<string, { every: number; data: ScheduledJobData }>();
+  const desired = new Map<string, { every: number; data: ScheduledJobData }>();
   for (const [environment, entry] of runtime.inventory.environments) {
     for (const credential of entry.credentials) {
       if (credential.rotateEveryMs === undefined) continue;
-      wanted.set(schedulerId(environment, credential.id), { every: credential.rotateEveryMs, data: { environment, credentialId: credential.id } });
+      desired.set(schedulerId(environment, credential.id), { every: credential.rotateEveryMs, data: { environment, credentialId: credential.id } });
     }
   }
 
   for (const scheduler of await runtime.queue.getJobSchedulers(0, -1)) {
-    if (scheduler.key.startsWith(SCHEDULER_PREFIX) && !wanted.has(scheduler.key)) {
+    if (scheduler.key.startsWith(SCHEDULER_PREFIX) && !desired.has(scheduler.key)) {
       await runtime.queue.removeJobScheduler(scheduler.key);
       runtime.logger.info({ scheduler: scheduler.key }, 'rotation schedule removed: the credential has no rotateEvery any more');
     }
   }
-  for (const [id, { every, data }] of wanted) {
+  for (const [id, { every, data }] of desired) {
     await runtime.queue.upsertJobScheduler(id, { every }, {
       name: JOB.scheduled,
       data,
       opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
     });
   }
-  return [...wanted.keys()];
+  return [...desired.keys()];
 }
 
 /** Requests the scheduled rotation of one tick; a rotation of the credential in progress is joined. */

@@ -62,7 +62,7 @@ export interface TokenStore {
   close?(): Promise<void>;
 }
 
-/** A token store whose methods all return promises, and which holds connections to close. */
+/** A token store whose methods all return promises, with connections to close. */
 export interface AsyncTokenStore extends TokenStore {
   check(presented: string, now?: Date): Promise<TokenCheck>;
   list(): Promise<StoredToken[]>;

@@ -506,7 +506,7 @@ export class FakeAzure {
       const parsed: unknown = JSON.parse(body);
       if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
     } catch {
-      // Answered below as Graph does.
+      // Rejected below with Graph's error body.
     }
     throw this.#graphError(400, 'BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
   }
@@ -554,8 +554,8 @@ export class FakeAzure {
     if (method === 'PATCH') entry.route = 'updateSecret';
     if (rest[0] === 'versions') entry.route = 'listSecretVersions';
 
-    // Key Vault answers an unauthenticated request with the challenge that tells the client which
-    // tenant to authenticate against and which resource to request a token for.
+    // Key Vault responds to an unauthenticated request with a challenge that names the tenant to
+    // authenticate against and the resource to request a token for.
     const caller = this.#bearer(request, KEY_VAULT_AUDIENCE);
     if (caller === null) {
       throw this.#vaultError(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.', undefined, {

@@ -320,8 +320,8 @@ describe('force-close of a stuck rotation', () => {
       await (await Job.fromId(harness.runtime.queue, rotationId))!.promote();
       const dying = new Worker(harness.env.REKEY_QUEUE!, null, { connection: { url: harness.env.REDIS_URL! }, prefix: harness.env.REKEY_REDIS_PREFIX! });
       try {
-        const taken = await dying.getNextJob('dead-worker-token');
-        expect(taken?.id).toBe(rotationId);
+        const lockedJob = await dying.getNextJob('dead-worker-token');
+        expect(lockedJob?.id).toBe(rotationId);
         await harness.runtime.redis.del(`${harness.runtime.queue.toKey(rotationId)}:lock`);
         expect(await jobState(rotationId)).toBe('active');
 

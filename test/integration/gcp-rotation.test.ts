@@ -3,32 +3,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createFileStore } from '../../providers/file-store/index.js';
 import { RekeyError } from '../../src/errors.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { ADMIN_ACCOUNT, startGcpTestbed, tokenStatus, uniqueServiceAccount, type GcpTestbed } from '../support/gcp.js';
+import { ADMIN_ACCOUNT, keyInventory, startGcpTestbed, TEST_PROJECT, TEST_SECRET, tokenStatus, uniqueServiceAccount, type GcpTestbed } from '../support/gcp.js';
 
-const PROJECT = 'rekey-tests';
-const SECRET = 'deployer-gcp';
+const PROJECT = TEST_PROJECT;
+const SECRET = TEST_SECRET;
 
 interface RunView {
   status: string;
   credentials: Array<{ credentialId: string; outcome: string; oldKeyId: string | null; newKeyId: string | null; error: { code: string; message: string; retryable: boolean } | null }>;
-}
-
-/** Builds an inventory that rotates the account's key into Secret Manager and the encrypted file store. */
-function keyInventory(serviceAccount: string): string {
-  return `
-environments:
-  ci:
-    credentials:
-      - id: deployer-gcp
-        kind: gcp-service-account-key
-        params: { serviceAccount: ${serviceAccount} }
-        stores:
-          - store: gcp-secret-manager
-            project: ${PROJECT}
-            secret: ${SECRET}
-          - store: file
-            path: ci/deployer-gcp
-`;
 }
 
 function keyIdOf(keyFile: string): string {

@@ -279,7 +279,7 @@ describe('gcp-service-account-key provider', () => {
       });
       await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
       try {
-        // Whoever can write the store could point the key file's token_uri anywhere.
+        // Anyone with write access to the store could point the key file's token_uri anywhere.
         expect(Object.keys(material.fields)).toContain('token_uri');
         const tampered: Material = { keyId: material.keyId, fields: { ...material.fields, token_uri: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/token` } };
 

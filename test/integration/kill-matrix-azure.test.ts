@@ -1,15 +1,10 @@
-import { readFileSync } from 'node:fs';
-import type { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorker } from '../../jobs/worker.js';
 import { createFileStore } from '../../providers/file-store/index.js';
-import { verifyAuditFile, type AuditSink } from '../../src/audit/index.js';
-import { createAuditSinkFor } from '../../src/audit/select.js';
 import type { BoundaryPoint } from '../../src/engine/rotation.js';
 import { FakeAzure } from '../fakes/azure.js';
 import { createTestAuthority, requestToken, type TestAuthority } from '../support/azure.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { spawnWorkerChild, type WorkerChild } from '../support/worker-child.js';
+import { rotateThroughKilledWorker } from '../support/worker-child.js';
 
 /*
  * The kill matrix for Entra ID client secrets: a real worker process is killed with SIGKILL at
@@ -42,8 +37,6 @@ describe('kill matrix for Entra ID client secrets', () => {
   async function runKillCase(boundary: BoundaryPoint): Promise<void> {
     let fake: FakeAzure | undefined;
     let harness: Harness | undefined;
-    let child: WorkerChild | undefined;
-    let takeover: { worker: Worker; audit: AuditSink } | undefined;
     try {
       fake = await FakeAzure.start({ tls: { key: authority.serverKey, cert: authority.serverCert } });
       const app = fake.createApplication({ displayName: 'ci-deployer' });
@@ -81,23 +74,11 @@ environments:
           REKEY_WORKER_STALLED_INTERVAL_MS: '1000',
         },
       });
-      child = spawnWorkerChild(harness.env, boundary);
-      const response = await harness.app.inject({
-        method: 'POST', url: '/v1/environments/ci/rotations', headers: harness.auth,
-        payload: { reason: `azure kill matrix: SIGKILL at ${boundary}`, mode: 'incident' },
-      });
-      expect(response.statusCode, response.body).toBe(202);
-      const submitted = response.json() as { runId: string; credentials: Array<{ rotationId: string }> };
+      const result = await rotateThroughKilledWorker(harness, boundary, `azure kill matrix: SIGKILL at ${boundary}`);
 
-      expect(await child.waitForExit(30_000), child.output()).toEqual({ code: null, signal: 'SIGKILL' });
-      const audit = createAuditSinkFor(harness.env);
-      takeover = { worker: startWorker({ ...harness.runtime, audit }), audit };
-      const run = await harness.waitForRun(submitted.runId, 45_000);
-      const status = (await harness.app.inject({ method: 'GET', url: `/v1/rotations/${submitted.runId}`, headers: harness.auth })).json() as { credentials: Array<{ outcome: string; newKeyId: string }> };
-      expect(run.status, JSON.stringify(status)).toBe('completed');
-      expect(status.credentials[0]?.outcome).toBe('rotated');
-      const newKeyId = status.credentials[0]!.newKeyId;
-
+      expect(result.runStatus).toBe('completed');
+      expect(result.credential.outcome).toBe('rotated');
+      const newKeyId = result.credential.newKeyId;
       // Exactly one secret is left on the application: the replacement.
       expect(fake.passwordCredentials(app.appId).map((password) => password.keyId)).toEqual([newKeyId]);
       const stored = JSON.parse(fake.readSecret(SECRET_NAME) ?? '{}') as StoredSecret;
@@ -107,18 +88,11 @@ environments:
       expect(await requestToken(fake.url, fake.tenantId, authority.caFile, app.appId, stored.clientSecret)).toEqual({ status: 200, aadsts: null });
       expect(await requestToken(fake.url, fake.tenantId, authority.caFile, app.appId, oldSecret.secretText)).toEqual({ status: 401, aadsts: 7000215 });
 
-      await takeover.worker.close();
-      await takeover.audit.close();
-      const auditFile = harness.env.REKEY_AUDIT_FILE ?? '';
-      expect((await verifyAuditFile(auditFile)).ok).toBe(true);
-      const records = readFileSync(auditFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
-        .filter((record) => record.rotationId === submitted.credentials[0]?.rotationId);
-      expect(records.find((record) => record.outcome === 'resumed')?.step).toBe(STEP_AT_BOUNDARY[boundary]);
-      expect(records.filter((record) => record.step === 'mint' && record.outcome === 'succeeded')).toHaveLength(boundary === 'minted' ? 2 : 1);
+      expect(result.auditIntact).toBe(true);
+      expect(result.auditRecords.find((record) => record.outcome === 'resumed')?.step).toBe(STEP_AT_BOUNDARY[boundary]);
+      const minted = result.auditRecords.filter((record) => record.step === 'mint' && record.outcome === 'succeeded');
+      expect(minted).toHaveLength(boundary === 'minted' ? 2 : 1);
     } finally {
-      child?.stop();
-      await takeover?.worker.close();
-      await takeover?.audit.close();
       await harness?.close();
       await fake?.close();
     }

@@ -13,7 +13,7 @@ import { startHarness, type Harness } from '../support/harness.js';
 import { spawnWorkerChild, type WorkerChild } from '../support/worker-child.js';
 
 /*
- * A worker that stops answering without dying: its event loop is blocked past its lock, so it
+ * A worker that stops responding without dying: its event loop is blocked past its lock, so it
  * renews nothing and BullMQ gives the job to the first worker whose stalled check finds it. In
  * the first case a second worker takes it. In the second, the stalled worker takes its own job
  * back when it wakes. Either way the rotation must mint once, write one store version and revoke once.

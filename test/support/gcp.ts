@@ -44,6 +44,28 @@ export async function startGcpTestbed(options: FakeGcpOptions = {}): Promise<Gcp
   };
 }
 
+/** The project and secret of the Secret Manager store in `keyInventory`. */
+export const TEST_PROJECT = 'rekey-tests';
+export const TEST_SECRET = 'deployer-gcp';
+
+/** Builds an inventory that rotates the account's key into Secret Manager and the encrypted file store. */
+export function keyInventory(serviceAccount: string): string {
+  return `
+environments:
+  ci:
+    credentials:
+      - id: deployer-gcp
+        kind: gcp-service-account-key
+        params: { serviceAccount: ${serviceAccount} }
+        stores:
+          - store: gcp-secret-manager
+            project: ${TEST_PROJECT}
+            secret: ${TEST_SECRET}
+          - store: file
+            path: ci/deployer-gcp
+`;
+}
+
 /** Builds the REKEY_GCP_* variables that point every endpoint at `fake`. */
 export function gcpEnv(fake: FakeGcp, extra: Record<string, string> = {}): Record<string, string> {
   return {

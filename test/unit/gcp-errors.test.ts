@@ -6,12 +6,12 @@ describe('toRekeyError for GCP calls', () => {
   it('keeps the request body out of the error', () => {
     const token = SecretValue.fromString('ya29.CANARY-TOKEN');
     // The shape of a client library error for a refused connection: the request config travels along.
-    const refused = Object.assign(new Error('request to http://127.0.0.1:9/tokeninfo failed, reason: connect ECONNREFUSED 127.0.0.1:9'), {
+    const connectionError = Object.assign(new Error('request to http://127.0.0.1:9/tokeninfo failed, reason: connect ECONNREFUSED 127.0.0.1:9'), {
       code: 'ECONNREFUSED',
       config: { url: 'http://127.0.0.1:9/tokeninfo', method: 'POST', data: 'access_token=ya29.CANARY-TOKEN' },
     });
 
-    const error = toRekeyError(refused, 'the tokeninfo request', 'tokeninfo endpoint http://127.0.0.1:9/tokeninfo', [token]);
+    const error = toRekeyError(connectionError, 'the tokeninfo request', 'tokeninfo endpoint http://127.0.0.1:9/tokeninfo', [token]);
 
     expect(error.cause).toBeUndefined();
     expect(error.message).not.toContain('CANARY');
