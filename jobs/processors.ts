@@ -208,6 +208,8 @@ async function finishRotation(runtime: Runtime, scope: CredentialScope, state: R
     oldKeyId: state.oldKeyId, newKeyId: state.newKeyId, finishedAt: new Date().toISOString(),
   };
   await runtime.records.setLastRotation(scope.environment, scope.credentialId, last);
+  // An inline revoke of a key that an earlier, force-closed rotation left working ends its mark.
+  if (state.revoked && state.oldKeyId !== null) await runtime.records.clearUnrevoked(scope.environment, scope.credentialId, state.oldKeyId);
   await runtime.records.release(scope.environment, scope.credentialId, scope.rotationId);
 
   // A scanner reported the replacement itself while this rotation ran: it is already exposed,
